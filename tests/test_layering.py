@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-PACKAGES = ["gpt_tokenizers", "gpt_core", "gpt_train", "gpt_eval", "gpt_cli"]
+PACKAGES = ["gpt_tokenizers", "gpt_core", "gpt_micro", "gpt_train", "gpt_eval", "gpt_cli"]
 
 
 def _copy_sources(repo_root: Path, dest: Path) -> None:

@@ -9,7 +9,17 @@ from pathlib import Path
 
 import pytest
 
-COMMANDS = ["train", "sample", "sweep", "tokenizer", "prepare", "bench", "plot", "evaluate"]
+COMMANDS = [
+    "train",
+    "sample",
+    "sweep",
+    "tokenizer",
+    "prepare",
+    "bench",
+    "plot",
+    "evaluate",
+    "microgpt",
+]
 
 
 def _script(name: str) -> str:

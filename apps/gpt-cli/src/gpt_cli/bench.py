@@ -1,17 +1,74 @@
-"""`uv run bench`."""
+"""`uv run bench`: measure training, generation, attention and tokenizer speed.
+
+Each subcommand lives in a `gpt_eval.bench_<name>` module exposing
+`add_arguments(parser)` (which must define `--device`) and `run(args) -> dict`; `run`
+prints its own table and returns the JSON-able results, which this command writes with
+`--json`.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib
+import json
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
-from gpt_cli._common import not_yet_available
+from gpt_cli._common import fail, user_errors
+
+SUBCOMMANDS = {
+    "train": "training tokens/s and MFU, ours vs transformers",
+    "generate": "generation tokens/s with and without the KV cache, vs transformers",
+    "attention": "sdpa vs manual attention time and memory over sequence lengths",
+    "tokenizer": "BPE training time, memory and encode MB/s, vs HF tokenizers and tiktoken",
+}
+
+
+def _module(name: str) -> Any:
+    return importlib.import_module(f"gpt_eval.bench_{name}")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    return argparse.ArgumentParser(prog="bench", description="bench (coming soon).")
+    p = argparse.ArgumentParser(prog="bench", description="Benchmark gptkit against its peers.")
+    sub = p.add_subparsers(
+        dest="what", required=True, metavar="{train,generate,attention,tokenizer,all}"
+    )
+    for name, help_text in SUBCOMMANDS.items():
+        sp = sub.add_parser(name, help=help_text, description=help_text)
+        sp.add_argument("--json", type=Path, help="also write the results to this JSON file")
+        with contextlib.suppress(ModuleNotFoundError):
+            _module(name).add_arguments(sp)
+    sp = sub.add_parser("all", help="run every benchmark with its defaults")
+    sp.add_argument("--device", default="cpu", help="cpu | cuda | mps")
+    sp.add_argument("--json", type=Path, help="also write the results to this JSON file")
+    return p
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    build_parser().parse_args(argv)
-    not_yet_available("bench")
+    args = build_parser().parse_args(argv)
+    names = list(SUBCOMMANDS) if args.what == "all" else [args.what]
+    results: dict[str, Any] = {}
+    with user_errors():
+        for name in names:
+            try:
+                module = _module(name)
+            except ModuleNotFoundError:
+                fail(f"`bench {name}` is not yet available in this version of gptkit", code=3)
+            if args.what == "all":
+                sub_parser = argparse.ArgumentParser()
+                module.add_arguments(sub_parser)
+                defaults = (
+                    ["--device", args.device] if "--device" in sub_parser.format_help() else []
+                )
+                sub_args = sub_parser.parse_args(defaults)
+            else:
+                sub_args = args
+            print(f"== bench {name} ==", flush=True)
+            results[name] = module.run(sub_args)
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        payload = results if args.what == "all" else results[args.what]
+        args.json.write_text(json.dumps(payload, indent=2) + "\n")
+        print(f"wrote {args.json}")

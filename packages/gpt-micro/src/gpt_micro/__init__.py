@@ -1,0 +1,1 @@
+"""A GPT in pure Python."""
