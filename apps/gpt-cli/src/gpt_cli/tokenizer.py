@@ -1,17 +1,230 @@
-"""`uv run tokenizer`."""
+"""`uv run tokenizer`: train, encode, decode and show tokenizers.
+
+tokenizer train --input FILE... --vocab-size N [--pattern gpt4|gpt2|o200k|REGEX]
+                [--special-token TEXT]... --out tok.json
+tokenizer encode --tokenizer tok.json --text "hello"      # prints ids
+tokenizer decode --tokenizer tok.json --ids "15339 1917"   # prints text
+tokenizer show   --tokenizer tok.json --text "hello"       # coloured token boundaries
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import sys
+import time
 from collections.abc import Sequence
+from pathlib import Path
 
-from gpt_cli._common import not_yet_available
+from gpt_cli._common import fail, user_errors
+
+# Background colours cycled over tokens (256-colour ANSI, light shades under black text).
+_COLOURS = (153, 194, 224, 230, 189, 159)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    return argparse.ArgumentParser(prog="tokenizer", description="tokenizer (coming soon).")
+    p = argparse.ArgumentParser(
+        prog="tokenizer",
+        description="Train a tokenizer, encode and decode with it, and see how it cuts text.",
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="{train,encode,decode,show}")
+
+    t = sub.add_parser(
+        "train",
+        help="train a tokenizer on text files",
+        description="Train a byte-level BPE (or char / word) tokenizer on UTF-8 text files.",
+    )
+    t.add_argument("--input", nargs="+", required=True, type=Path, metavar="FILE")
+    t.add_argument("--out", required=True, type=Path, help="tokenizer JSON file to write")
+    t.add_argument("--kind", choices=["bpe", "char", "word"], default="bpe")
+    t.add_argument(
+        "--vocab-size",
+        type=int,
+        help="total ids including special tokens (required for bpe and word)",
+    )
+    t.add_argument(
+        "--pattern", default="gpt4", help="pre-split regex: gpt4 (default), gpt2, o200k or a regex"
+    )
+    t.add_argument(
+        "--special-token",
+        action="append",
+        default=[],
+        metavar="TEXT",
+        help="a special token such as '<|endoftext|>' (repeatable; bpe only)",
+    )
+    t.add_argument("--eos", action="store_true", help="char/word: add an <eos> token")
+    t.add_argument("--bos", action="store_true", help="char/word: add a <bos> token")
+    t.add_argument(
+        "--unknown",
+        choices=["error", "replace", "skip"],
+        default="error",
+        help="char: what encode does with an unseen character",
+    )
+    t.add_argument("--processes", type=int, default=None, help="processes for counting chunks")
+    t.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
+    for name, help_text in [
+        ("encode", "print the token ids of a text"),
+        ("show", "print a text with its token boundaries coloured, and bytes per token"),
+    ]:
+        e = sub.add_parser(name, help=help_text, description=help_text)
+        e.add_argument("--tokenizer", required=True, type=Path, help="tokenizer JSON file")
+        src = e.add_mutually_exclusive_group(required=True)
+        src.add_argument("--text", help="the text")
+        src.add_argument("--input", type=Path, metavar="FILE", help="read the text from a file")
+        e.add_argument(
+            "--allow-special",
+            action="store_true",
+            help="BPE: encode special-token text (e.g. <|endoftext|>) as the special token",
+        )
+        if name == "encode":
+            e.add_argument("--json", action="store_true", help="print a JSON list")
+            e.add_argument("--out", type=Path, help="write the ids to this file instead")
+        else:
+            e.add_argument("--no-color", action="store_true", help="mark boundaries with '|'")
+
+    d = sub.add_parser("decode", help="print the text of token ids", description="Ids to text.")
+    d.add_argument("--tokenizer", required=True, type=Path, help="tokenizer JSON file")
+    src = d.add_mutually_exclusive_group(required=True)
+    src.add_argument("--ids", help='ids separated by spaces or commas, or a JSON list: "1 2 3"')
+    src.add_argument("--input", type=Path, metavar="FILE", help="read the ids from a file")
+    d.add_argument("--strict", action="store_true", help="fail on ids that do not form valid UTF-8")
+    return p
+
+
+def _read_text(args: argparse.Namespace) -> str:
+    if args.text is not None:
+        return str(args.text)
+    path: Path = args.input
+    if not path.is_file():
+        raise FileNotFoundError(f"input file not found: {path}")
+    return path.read_text(encoding="utf-8")
+
+
+def _parse_ids(raw: str, source: str) -> list[int]:
+    raw = raw.strip()
+    try:
+        if raw.startswith("["):
+            values = json.loads(raw)
+            if not isinstance(values, list):
+                raise ValueError
+            return [int(v) for v in values]
+        return [int(v) for v in raw.replace(",", " ").split()]
+    except (ValueError, TypeError):
+        fail(f"{source}: expected integer ids separated by spaces or commas, or a JSON list")
+
+
+def _encode(tok: object, text: str, allow_special: bool) -> list[int]:
+    from gpt_tokenizers import BPETokenizer
+
+    if isinstance(tok, BPETokenizer):
+        return tok.encode(text, allowed_special="all" if allow_special else frozenset())
+    return tok.encode(text)  # type: ignore[attr-defined, no-any-return]
+
+
+def _train(args: argparse.Namespace) -> None:
+    from gpt_tokenizers import BPETokenizer, CharTokenizer, WordTokenizer
+
+    for path in args.input:
+        if not path.is_file():
+            raise FileNotFoundError(f"input file not found: {path}")
+    if args.kind != "char" and args.vocab_size is None:
+        fail(f"--vocab-size is required for a {args.kind} tokenizer")
+    start = time.perf_counter()
+    if args.kind == "bpe":
+        tok: BPETokenizer | CharTokenizer | WordTokenizer = BPETokenizer.train_files(
+            args.input,
+            vocab_size=args.vocab_size,
+            pattern=args.pattern,
+            special_tokens=args.special_token,
+            verbose=not args.quiet,
+            processes=args.processes,
+        )
+    else:
+        texts = (p.read_text(encoding="utf-8") for p in args.input)
+        if args.kind == "char":
+            tok = CharTokenizer.from_text(texts, unknown=args.unknown, bos=args.bos, eos=args.eos)
+        else:
+            tok = WordTokenizer.from_text(texts, args.vocab_size, bos=args.bos, eos=args.eos)
+    tok.save(args.out)
+    seconds = time.perf_counter() - start
+    print(f"trained a {args.kind} tokenizer, vocab size {tok.vocab_size}, in {seconds:.1f}s")
+    print(f"wrote {args.out}")
+
+
+def _show(tok: object, ids: list[int], color: bool) -> str:
+    """The text with each token's span coloured (or separated by '|')."""
+    from gpt_tokenizers import BPETokenizer
+
+    spans: list[str] = []
+    pending = b""
+    for i in ids:
+        if isinstance(tok, BPETokenizer):
+            pending += tok.token_bytes(i)
+            try:
+                piece = pending.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                if exc.reason == "unexpected end of data" and len(pending) < 8:
+                    continue  # a character split over tokens: show them as one span
+                piece = pending.decode("utf-8", errors="replace")
+            pending = b""
+        else:
+            piece = tok.decode([i])  # type: ignore[attr-defined]
+        spans.append(piece)
+    if pending:
+        spans.append(pending.decode("utf-8", errors="replace"))
+    if not color:
+        return "|".join(spans)
+    out = []
+    for k, piece in enumerate(spans):
+        code = _COLOURS[k % len(_COLOURS)]
+        # Colour each line of the piece separately so newlines do not smear the colour.
+        lines = piece.split("\n")
+        out.append("\n".join(f"\x1b[30;48;5;{code}m{line}\x1b[0m" for line in lines))
+    return "".join(out)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    build_parser().parse_args(argv)
-    not_yet_available("tokenizer")
+    args = build_parser().parse_args(argv)
+    with user_errors():
+        if args.command == "train":
+            _train(args)
+            return
+        from gpt_tokenizers import load_tokenizer
+
+        tok = load_tokenizer(args.tokenizer)
+        if args.command == "decode":
+            if args.ids is not None:
+                ids = _parse_ids(args.ids, "--ids")
+            else:
+                if not args.input.is_file():
+                    raise FileNotFoundError(f"input file not found: {args.input}")
+                ids = _parse_ids(args.input.read_text(encoding="utf-8"), str(args.input))
+            from gpt_tokenizers import BPETokenizer
+
+            if isinstance(tok, BPETokenizer):
+                text = tok.decode(ids, errors="strict" if args.strict else "replace")
+            else:
+                text = tok.decode(ids)
+            sys.stdout.write(text if text.endswith("\n") else text + "\n")
+            return
+        text = _read_text(args)
+        ids = _encode(tok, text, args.allow_special)
+        if args.command == "encode":
+            rendered = json.dumps(ids) if args.json else " ".join(map(str, ids))
+            if args.out is not None:
+                args.out.parent.mkdir(parents=True, exist_ok=True)
+                args.out.write_text(rendered + "\n")
+                print(f"wrote {len(ids)} ids to {args.out}")
+            else:
+                print(rendered)
+            return
+        color = not args.no_color and "NO_COLOR" not in os.environ
+        print(_show(tok, ids, color))
+        n_bytes = len(text.encode("utf-8"))
+        ratio = n_bytes / len(ids) if ids else 0.0
+        print(
+            f"{len(text)} characters, {n_bytes} bytes, {len(ids)} tokens: "
+            f"{ratio:.2f} bytes per token"
+        )

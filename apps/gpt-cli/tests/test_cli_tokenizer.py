@@ -1,0 +1,148 @@
+"""`tokenizer train|encode|decode|show`, run in-process through main()."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from gpt_cli.tokenizer import main
+from gpt_tokenizers import BPETokenizer, CharTokenizer, load_tokenizer
+
+TEXT = "To be, or not to be, that is the question: 👋 naïve.\n" * 30
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    path = tmp_path / "corpus.txt"
+    path.write_text(TEXT, encoding="utf-8")
+    return path
+
+
+def _train(corpus: Path, out: Path, *extra: str) -> None:
+    main(["train", "--input", str(corpus), "--out", str(out), "--quiet", *extra])
+
+
+def test_train_encode_decode(
+    corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "tok.json"
+    _train(corpus, out, "--vocab-size", "280", "--special-token", "<|endoftext|>")
+    printed = capsys.readouterr().out
+    assert f"wrote {out}" in printed
+    assert "vocab size 280" in printed
+    tok = load_tokenizer(out)
+    assert isinstance(tok, BPETokenizer)
+    assert tok.eot_id == 279
+
+    main(["encode", "--tokenizer", str(out), "--text", "not to be 👋"])
+    ids = [int(x) for x in capsys.readouterr().out.split()]
+    assert ids == tok.encode("not to be 👋")
+
+    main(["decode", "--tokenizer", str(out), "--ids", " ".join(map(str, ids))])
+    assert capsys.readouterr().out == "not to be 👋\n"
+    main(["decode", "--tokenizer", str(out), "--ids", json.dumps(ids)])
+    assert capsys.readouterr().out == "not to be 👋\n"
+
+
+def test_encode_special_tokens_and_files(
+    corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "tok.json"
+    _train(corpus, out, "--vocab-size", "280", "--special-token", "<|endoftext|>")
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:
+        main(["encode", "--tokenizer", str(out), "--text", "a<|endoftext|>"])
+    assert exc.value.code == 2
+    assert "special token '<|endoftext|>'" in capsys.readouterr().err
+    ids_file = tmp_path / "ids.json"
+    main(
+        [
+            "encode", "--tokenizer", str(out), "--text", "a<|endoftext|>",
+            "--allow-special", "--json", "--out", str(ids_file),
+        ]
+    )  # fmt: skip
+    assert json.loads(ids_file.read_text())[-1] == 279
+    main(["decode", "--tokenizer", str(out), "--input", str(ids_file)])
+    assert capsys.readouterr().out.endswith("a<|endoftext|>\n")
+
+
+def test_decode_split_character_strict(
+    corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "tok.json"
+    _train(corpus, out, "--vocab-size", "260")
+    capsys.readouterr()
+    main(["decode", "--tokenizer", str(out), "--ids", "240 159"])
+    assert "\ufffd" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["decode", "--tokenizer", str(out), "--ids", "240 159", "--strict"])
+    assert "UTF-8" in capsys.readouterr().err
+
+
+def test_show_marks_boundaries(
+    corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "tok.json"
+    _train(corpus, out, "--vocab-size", "280")
+    capsys.readouterr()
+    main(["show", "--tokenizer", str(out), "--text", "to be 👋", "--no-color"])
+    lines = capsys.readouterr().out.splitlines()
+    tok = BPETokenizer.load(out)
+    n = len(tok.encode("to be 👋"))
+    assert lines[0].replace("|", "") == "to be 👋"
+    # A character split over several tokens is shown whole, in one span.
+    assert "\ufffd" not in lines[0]
+    assert any(span.endswith("👋") for span in lines[0].split("|"))
+    assert lines[1] == f"7 characters, 10 bytes, {n} tokens: {10 / n:.2f} bytes per token"
+    main(["show", "--tokenizer", str(out), "--text", "to be"])
+    assert "\x1b[" in capsys.readouterr().out
+
+
+def test_char_and_word(corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "char.json"
+    _train(corpus, out, "--kind", "char", "--eos")
+    tok = load_tokenizer(out)
+    assert isinstance(tok, CharTokenizer)
+    assert tok.eot_id == tok.vocab_size - 1
+    word = tmp_path / "word.json"
+    _train(corpus, word, "--kind", "word", "--vocab-size", "8")
+    capsys.readouterr()
+    main(["encode", "--tokenizer", str(word), "--text", "to be"])
+    assert len(capsys.readouterr().out.split()) == 3
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["train", "--input", "missing.txt", "--vocab-size", "300", "--out", "x.json"],
+            "not found",
+        ),
+        (["train", "--input", "CORPUS", "--vocab-size", "10", "--out", "x.json"], "at least 256"),
+        (["train", "--input", "CORPUS", "--out", "x.json"], "--vocab-size is required"),
+        (["encode", "--tokenizer", "missing.json", "--text", "hi"], "tokenizer file not found"),
+        (["decode", "--tokenizer", "TOK", "--ids", "1 x"], "expected integer ids"),
+        (["decode", "--tokenizer", "TOK", "--ids", "99999"], "unknown token id 99999"),
+        (["encode", "--tokenizer", "CORPUS", "--text", "hi"], "not valid JSON"),
+    ],
+)
+def test_user_errors_are_one_line(
+    corpus: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    message: str,
+) -> None:
+    tok = tmp_path / "tok.json"
+    _train(corpus, tok, "--vocab-size", "260")
+    capsys.readouterr()
+    argv = [str(corpus) if a == "CORPUS" else str(tok) if a == "TOK" else a for a in argv]
+    argv = [str(tmp_path / a) if a.endswith(("x.json", "missing.txt")) else a for a in argv]
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ")
+    assert message in err
+    assert "Traceback" not in err

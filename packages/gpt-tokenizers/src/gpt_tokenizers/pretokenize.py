@@ -1,0 +1,260 @@
+"""Pre-splitting and counting: text in, `Counter` of unique chunks out.
+
+Memory grows with the number of unique chunks, not with the size of the input: files are
+read in byte ranges and iterators in batches, and several processes split and count at
+once. Long texts are cut at "safe" line breaks, a newline with an ASCII non-space character
+on both sides; none of the built-in patterns has a match that crosses such a point, so the
+counts equal those of the uncut text (a custom pattern whose matches span a line break
+would see the pieces separately).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import multiprocessing.pool
+import os
+import re
+from collections import Counter, deque
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+
+import regex
+
+from gpt_tokenizers._progress import Progress
+from gpt_tokenizers.errors import TokenizerError
+
+PIECE_CHARS = 4_000_000  # target size of one unit of work (characters or bytes)
+PARALLEL_MIN = 3_000_000  # below this much text, one process is faster than a pool
+
+_SAFE_CUT = re.compile(r"[!-~]\n(?=[!-~])")
+_SAFE_CUT_BYTES = re.compile(rb"[!-~]\n(?=[!-~])")
+_compiled: dict[tuple[str, tuple[str, ...]], tuple[regex.Pattern[str], regex.Pattern[str] | None]]
+_compiled = {}
+
+
+def _regexes(
+    pattern: str, specials: tuple[str, ...]
+) -> tuple[regex.Pattern[str], regex.Pattern[str] | None]:
+    """Compiled split pattern and special-token splitter, cached per process."""
+    key = (pattern, specials)
+    if key not in _compiled:
+        special_re = None
+        if specials:
+            # Longest first so that a special token containing another one wins.
+            alts = sorted(specials, key=len, reverse=True)
+            special_re = regex.compile("|".join(regex.escape(s) for s in alts))
+        _compiled[key] = (regex.compile(pattern), special_re)
+    return _compiled[key]
+
+
+def count_text(text: str, pattern: str, specials: tuple[str, ...] = ()) -> Counter[str]:
+    """Count the chunks of one text; special-token text is removed (it is never merged)."""
+    split_re, special_re = _regexes(pattern, specials)
+    if special_re is None or not any(s in text for s in specials):
+        return Counter(split_re.findall(text))
+    counts: Counter[str] = Counter()
+    for part in special_re.split(text):
+        counts.update(split_re.findall(part))
+    return counts
+
+
+def safe_pieces(text: str, max_chars: int = PIECE_CHARS) -> Iterator[str]:
+    """Cut a long text into pieces of about `max_chars` at safe line breaks."""
+    start = 0
+    n = len(text)
+    while n - start > max_chars:
+        m = _SAFE_CUT.search(text, start + max_chars)
+        if m is None:
+            break
+        yield text[start : m.end()]
+        start = m.end()
+    yield text[start:]
+
+
+def _count_batch(args: tuple[list[str], str, tuple[str, ...]]) -> tuple[dict[str, int], int]:
+    texts, pattern, specials = args
+    counts: Counter[str] = Counter()
+    size = 0
+    for text in texts:
+        counts.update(count_text(text, pattern, specials))
+        size += len(text)
+    return dict(counts), size
+
+
+def _read_range(path: str, start: int, end: int) -> str:
+    with open(path, "rb") as f:
+        f.seek(start)
+        data = f.read(end - start)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise TokenizerError(
+            f"{path}: not valid UTF-8 at byte {start + exc.start}: {exc.reason}"
+        ) from None
+
+
+def _count_range(args: tuple[str, int, int, str, tuple[str, ...]]) -> tuple[dict[str, int], int]:
+    path, start, end, pattern, specials = args
+    return dict(count_text(_read_range(path, start, end), pattern, specials)), end - start
+
+
+def _file_ranges(path: str, size: int, piece: int) -> Iterator[tuple[int, int]]:
+    """Byte ranges of about `piece` bytes that end at safe line breaks."""
+    start = 0
+    with open(path, "rb") as f:
+        while size - start > piece:
+            f.seek(start + piece)
+            cut = None
+            offset = start + piece
+            while cut is None:
+                block = f.read(1 << 16)
+                if not block:
+                    break
+                # Keep 2 bytes of overlap so a cut straddling two blocks is still found.
+                m = _SAFE_CUT_BYTES.search(block)
+                if m is not None:
+                    cut = offset + m.end()
+                else:
+                    offset += len(block) - 2
+                    f.seek(offset)
+            if cut is None or cut >= size:
+                break
+            yield start, cut
+            start = cut
+    yield start, size
+
+
+def default_processes() -> int:
+    """Processes to use: the CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _pool(processes: int) -> multiprocessing.pool.Pool:
+    methods = multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("fork" if "fork" in methods else None)
+    return ctx.Pool(processes)
+
+
+def _run(
+    tasks: Iterable[tuple[object, ...]],
+    func: object,
+    processes: int,
+    total: int | None,
+    progress: Progress,
+) -> Counter[str]:
+    """Run count tasks in a pool with a bounded queue (so iterators stream) and merge."""
+    counts: Counter[str] = Counter()
+    done = 0
+    with _pool(processes) as pool:
+        pending: deque[multiprocessing.pool.AsyncResult[tuple[dict[str, int], int]]] = deque()
+        for task in tasks:
+            pending.append(pool.apply_async(func, (task,)))  # type: ignore[arg-type]
+            while len(pending) >= 2 * processes or (pending and pending[0].ready()):
+                part, size = pending.popleft().get()
+                counts.update(part)
+                done += size
+                progress.counting(done, total, len(counts), final=False)
+        while pending:
+            part, size = pending.popleft().get()
+            counts.update(part)
+            done += size
+            progress.counting(done, total, len(counts), final=False)
+    progress.counting(done, total, len(counts), final=True)
+    return counts
+
+
+def count_texts(
+    texts: str | Iterable[str],
+    pattern: str,
+    specials: Sequence[str] = (),
+    processes: int | None = None,
+    progress: Progress | None = None,
+) -> Counter[str]:
+    """Count chunks over a string or an iterator of strings (each string split on its own)."""
+    progress = progress or Progress(False)
+    progress.restart()
+    spec = tuple(specials)
+    procs = processes or default_processes()
+    source: Iterable[str] = [texts] if isinstance(texts, str) else texts
+
+    def batches() -> Iterator[list[str]]:
+        batch: list[str] = []
+        size = 0
+        for text in source:
+            if not isinstance(text, str):
+                raise TokenizerError(f"training texts must be strings, got {type(text).__name__}")
+            for piece in safe_pieces(text):
+                batch.append(piece)
+                size += len(piece)
+                if size >= PIECE_CHARS:
+                    yield batch
+                    batch, size = [], 0
+        if batch:
+            yield batch
+
+    it = batches()
+    first = next(it, None)
+    if first is None:
+        return Counter()
+    second = next(it, None)
+    if procs <= 1 or second is None:
+        # Small input (or one process): count here, batch by batch.
+        counts: Counter[str] = Counter()
+        done = 0
+        for batch in [first] if second is None else _chain(first, second, it):
+            part, size = _count_batch((batch, pattern, spec))
+            counts.update(part)
+            done += size
+            progress.counting(done, None, len(counts), final=False)
+        progress.counting(done, None, len(counts), final=True)
+        return counts
+    tasks = ((batch, pattern, spec) for batch in _chain(first, second, it))
+    return _run(tasks, _count_batch, procs, None, progress)
+
+
+def _chain(first: list[str], second: list[str], rest: Iterator[list[str]]) -> Iterator[list[str]]:
+    yield first
+    yield second
+    yield from rest
+
+
+def count_files(
+    paths: Sequence[str | os.PathLike[str]],
+    pattern: str,
+    specials: Sequence[str] = (),
+    processes: int | None = None,
+    progress: Progress | None = None,
+) -> Counter[str]:
+    """Count chunks over files (UTF-8), streamed in byte ranges by several processes."""
+    progress = progress or Progress(False)
+    progress.restart()
+    spec = tuple(specials)
+    files: list[tuple[str, int]] = []
+    for p in paths:
+        path = Path(p)
+        if not path.exists():
+            raise FileNotFoundError(f"training file not found: {path}")
+        if not path.is_file():
+            raise TokenizerError(f"training input is not a file: {path}")
+        files.append((str(path), path.stat().st_size))
+    total = sum(size for _, size in files)
+    procs = processes or default_processes()
+    tasks = (
+        (path, start, end, pattern, spec)
+        for path, size in files
+        for start, end in _file_ranges(path, size, PIECE_CHARS)
+    )
+    if procs <= 1 or total < PARALLEL_MIN:
+        counts: Counter[str] = Counter()
+        done = 0
+        for task in tasks:
+            part, size = _count_range(task)
+            counts.update(part)
+            done += size
+            progress.counting(done, total, len(counts), final=False)
+        progress.counting(done, total, len(counts), final=True)
+        return counts
+    return _run(tasks, _count_range, procs, total, progress)

@@ -1,0 +1,164 @@
+"""The BPE merge loop: from chunk counts to an ordered list of merges.
+
+Rule: at every step the most frequent adjacent pair wins; among equally frequent pairs the
+smallest (left id, right id) wins, the rule rustbpe and HF tokenizers use. Merge k creates
+id 256 + k. Pairs never cross chunk boundaries.
+
+Why it is fast in pure Python:
+- each unique chunk is stored once (a list of ids) with its count;
+- pair counts live in a dict keyed by one int, (left << shift) | right, cheaper to hash
+  than a tuple; the same int orders pairs exactly like (left, right);
+- `where` maps a pair to the chunks that contained it when it appeared, so a merge visits
+  only those chunks (stale entries are skipped cheaply);
+- a heap holds (-count, pair) packed into one int; entries go stale when counts drop and are
+  fixed lazily when they reach the top. Counts of existing pairs only ever drop, and a pair
+  only gains count in the merge that creates its newer token, so every pair is pushed once
+  with its full count and a stale top is always an over-estimate.
+"""
+
+from __future__ import annotations
+
+import heapq
+import warnings
+from collections.abc import Iterable
+
+from gpt_tokenizers._progress import Progress
+
+
+def train_merges(
+    chunks: Iterable[tuple[bytes, int]],
+    num_merges: int,
+    progress: Progress | None = None,
+) -> list[tuple[int, int]]:
+    """Learn up to `num_merges` merges from (chunk bytes, count) pairs.
+
+    Stops early, with a warning, when no pair is left to merge.
+    """
+    progress = progress or Progress(False)
+    words: list[list[int]] = []
+    counts: list[int] = []
+    for chunk, count in chunks:
+        if len(chunk) >= 2 and count > 0:  # a single byte has no pair to merge
+            words.append(list(chunk))
+            counts.append(count)
+
+    shift = max(9, (255 + num_merges).bit_length())  # bits per id in a packed pair
+    low = (1 << shift) - 1
+    shift2 = 2 * shift  # bits of a packed pair inside a heap entry
+
+    # Initial pair counts and the pair -> chunks index.
+    pair_counts: dict[int, int] = {}
+    where: dict[int, list[int]] = {}
+    get = pair_counts.get
+    for i, w in enumerate(words):
+        c = counts[i]
+        prev = w[0]
+        for t in w[1:]:
+            key = (prev << shift) | t
+            pair_counts[key] = get(key, 0) + c
+            lst = where.get(key)
+            if lst is None:
+                where[key] = [i]
+            elif lst[-1] != i:  # chunks are visited in order: dedupe against the last
+                lst.append(i)
+            prev = t
+
+    heap = [(-c << shift2) | key for key, c in pair_counts.items()]
+    heapq.heapify(heap)
+    heappop, heappush = heapq.heappop, heapq.heappush
+
+    merges: list[tuple[int, int]] = []
+    progress.restart()
+    for k in range(num_merges):
+        # Pop the best pair, refreshing stale entries on the way.
+        while heap:
+            entry = heappop(heap)
+            key = entry & ((1 << shift2) - 1)
+            count = -(entry >> shift2)
+            current = get(key, 0)
+            if current == count:
+                break
+            if current > 0:
+                heappush(heap, (-current << shift2) | key)
+        else:
+            warnings.warn(
+                f"training stopped after {k} merges: the data has no pair left to merge "
+                f"(asked for {num_merges}); the vocabulary is smaller than requested",
+                UserWarning,
+                stacklevel=4,
+            )
+            break
+
+        a, b = key >> shift, key & low
+        new = 256 + k
+        merges.append((a, b))
+        new_counts: dict[int, int] = {}
+        new_where: dict[int, list[int]] = {}
+        nget = new_counts.get
+        for i in where.pop(key):
+            w = words[i]
+            n = len(w)
+            last = n - 1
+            # Occurrences of (a, b), scanned left to right without overlap.
+            pos: list[int] = []
+            n_a = w.count(a)
+            if n_a == 1 or a != b:
+                # Skipping over b never skips an a here, so n_a bounds the search exactly.
+                j = 0
+                for _ in range(n_a):
+                    j = w.index(a, j)
+                    if j < last and w[j + 1] == b:
+                        pos.append(j)
+                        j += 2
+                    else:
+                        j += 1
+            else:
+                j = 0
+                while j < last:
+                    if w[j] == a and w[j + 1] == a:
+                        pos.append(j)
+                        j += 2
+                    else:
+                        j += 1
+            if not pos:
+                continue  # stale index entry: the pair left this chunk in an earlier merge
+            c = counts[i]
+            # Only windows touching an occurrence change: drop the old, add the new.
+            prev_end = -1
+            for p in pos:
+                if p > 0 and p != prev_end:
+                    left = w[p - 1]
+                    okey = (left << shift) | a
+                    pair_counts[okey] -= c
+                    nkey = (left << shift) | new
+                    new_counts[nkey] = nget(nkey, 0) + c
+                    lst = new_where.get(nkey)
+                    if lst is None:
+                        new_where[nkey] = [i]
+                    elif lst[-1] != i:
+                        lst.append(i)
+                if p + 2 < n:
+                    right = w[p + 2]
+                    okey = (b << shift) | right
+                    pair_counts[okey] -= c
+                    if right == a and p + 3 < n and w[p + 3] == b:
+                        right = new  # the next occurrence is adjacent: window (new, new)
+                    nkey = (new << shift) | right
+                    new_counts[nkey] = nget(nkey, 0) + c
+                    lst = new_where.get(nkey)
+                    if lst is None:
+                        new_where[nkey] = [i]
+                    elif lst[-1] != i:
+                        lst.append(i)
+                prev_end = p + 2
+            # Rewrite the chunk in place, right to left so positions stay valid.
+            for p in reversed(pos):
+                w[p : p + 2] = (new,)
+        del pair_counts[key]
+        for nkey, c in new_counts.items():
+            pair_counts[nkey] = c
+            heappush(heap, (-c << shift2) | nkey)
+        where.update(new_where)
+        progress.merging(k + 1, num_merges, final=False)
+    progress.merging(len(merges), num_merges, final=True)
+    return merges
