@@ -1,26 +1,203 @@
-"""`uv run sample`: generate text from a trained run."""
+"""`uv run sample`: generate text from a trained run, streamed to the terminal as it comes."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
-from gpt_cli._common import not_yet_available
+from gpt_cli._common import user_errors
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="sample", description="Generate text from a trained run.")
+    p = argparse.ArgumentParser(
+        prog="sample",
+        description=(
+            "Generate text from a trained run. Tokens are printed as they are produced; the "
+            "same --seed gives the same text."
+        ),
+    )
     p.add_argument("--run", required=True, help="run folder written by `train`")
-    p.add_argument("--checkpoint", default="latest", help="latest | best | step-N")
-    p.add_argument("--prompt", default="", help="text to continue")
+    p.add_argument(
+        "--checkpoint", default="latest", help="latest | best | step-N | a checkpoint folder"
+    )
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--prompt", default="", help="text to continue (default: start of text)")
+    src.add_argument("--prompt-file", type=Path, help="a file of prompts, one per line")
+    p.add_argument("--num-samples", type=int, default=1, help="samples per prompt")
     p.add_argument("--max-new-tokens", type=int, default=200)
-    p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--top-k", type=int, default=None)
-    p.add_argument("--top-p", type=float, default=None)
-    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--temperature", type=float, default=1.0, help="0 picks the likeliest token")
+    p.add_argument("--top-k", type=int, default=None, help="sample among the k likeliest tokens")
+    p.add_argument(
+        "--top-p", type=float, default=None, help="sample among the smallest set of mass p"
+    )
+    p.add_argument("--seed", type=int, default=None, help="sample i of a prompt uses seed + i")
+    p.add_argument(
+        "--stop",
+        action="append",
+        default=[],
+        metavar="TEXT",
+        help="stop a sample when this text appears (repeatable); the end-of-text token "
+        "always stops",
+    )
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
+    p.add_argument(
+        "--verbose",
+        action="store_true",
+        help="show at each step the 5 likeliest next tokens, their probabilities and the pick",
+    )
+    p.add_argument(
+        "--attention",
+        type=Path,
+        metavar="OUT.png",
+        help="save the attention maps (layers x heads) of the (first) prompt to this image",
+    )
     return p
 
 
+def resolve_device(name: str) -> str:
+    """ "auto" -> cuda, else mps, else cpu; anything else is passed through."""
+    if name != "auto":
+        return name
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    if torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def read_prompts(args: argparse.Namespace) -> list[str]:
+    """--prompt, or the non-empty lines of --prompt-file (escaped \\n become newlines)."""
+    from gpt_eval import EvalError
+
+    if args.prompt_file is None:
+        return [args.prompt]
+    if not args.prompt_file.is_file():
+        raise EvalError(f"prompt file not found: {args.prompt_file}")
+    lines = args.prompt_file.read_text(encoding="utf-8").splitlines()
+    prompts = [ln.replace("\\n", "\n") for ln in lines if ln.strip()]
+    if not prompts:
+        raise EvalError(f"prompt file {args.prompt_file} has no prompts (one per line)")
+    return prompts
+
+
+def encode_prompt(tokenizer: Any, prompt: str) -> list[int]:
+    """Prompt ids; an empty prompt starts from the end-of-text token (a document start)."""
+    from gpt_eval import EvalError
+
+    ids: list[int] = tokenizer.encode(prompt) if prompt else []
+    if not ids:
+        if tokenizer.eot_id is None:
+            raise EvalError(
+                "an empty prompt needs a tokenizer with an end-of-text token; give --prompt TEXT"
+            )
+        ids = [tokenizer.eot_id]
+    return ids
+
+
+def check_args(args: argparse.Namespace) -> None:
+    from gpt_eval import EvalError
+
+    if args.num_samples < 1:
+        raise EvalError(f"--num-samples must be at least 1, got {args.num_samples}")
+    if args.max_new_tokens < 0:
+        raise EvalError(f"--max-new-tokens must be >= 0, got {args.max_new_tokens}")
+
+
+def save_attention(run: Any, ids: list[int], path: Path) -> Path:
+    """Run the prompt once under the tracer and save its attention maps."""
+    import torch
+    from gpt_eval import EvalError
+    from gpt_eval.attention_plot import plot_attention, token_labels
+
+    try:
+        from gpt_core.tracing import trace
+    except ImportError:
+        raise EvalError("--attention needs gpt_core.tracing, missing from this install") from None
+
+    window = ids[-run.model.config.max_seq_len :]
+    device = next(run.model.parameters()).device
+    x = torch.tensor([window], dtype=torch.long, device=device)
+    with torch.inference_mode(), trace(run.model) as t:
+        run.model(x)
+    maps = [a[0].float().cpu().numpy() for a in t.attention]  # per layer (n_heads, T, T)
+    labels = token_labels(window, run.tokenizer.decode)
+    return plot_attention(
+        maps,
+        labels,
+        path,
+        title=f"attention: {Path(run.checkpoint_path).parent.parent.name}, step {run.step}",
+    )
+
+
+def generate_one(run: Any, ids: list[int], args: argparse.Namespace, seed: int | None) -> str:
+    """Stream one sample to stdout; return its text (without the prompt)."""
+    import torch
+    from gpt_eval.sampling import TextStream, format_step, top_candidates
+
+    tok = run.tokenizer
+    device = next(run.model.parameters()).device
+    idx = torch.tensor([ids], dtype=torch.long, device=device)
+    eot = tok.eot_id
+    stream = TextStream(tok.decode, stops=[s for s in args.stop if s])
+    steps = run.model.stream(
+        idx,
+        args.max_new_tokens,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        top_p=args.top_p,
+        seed=seed,
+        stop_ids=None if eot is None else [eot],
+        return_probs=args.verbose,
+    )
+    for step, item in enumerate(steps):
+        tokens, probs = item if args.verbose else (item, None)
+        token = int(tokens[0])
+        if args.verbose and probs is not None:
+            candidates = top_candidates(probs[0], tok.decode, k=5)
+            chosen = (token, tok.decode([token]), float(probs[0, token]))
+            print(format_step(step, chosen, candidates), flush=True)
+        if token == eot:
+            break
+        piece = stream.push(token)
+        if piece and not args.verbose:
+            sys.stdout.write(piece)
+            sys.stdout.flush()
+        if stream.stopped:
+            break
+    rest = stream.finish()
+    if not args.verbose:
+        sys.stdout.write(rest + "\n")
+    else:
+        print(f"--- text ---\n{stream.text}")
+    sys.stdout.flush()
+    return stream.text
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    build_parser().parse_args(argv)
-    not_yet_available("sample")
+    args = build_parser().parse_args(argv)
+    with user_errors():
+        from gpt_train.runs import load_run
+
+        check_args(args)
+        prompts = read_prompts(args)
+        run = load_run(args.run, checkpoint=args.checkpoint, device=resolve_device(args.device))
+        print(f"# {run.checkpoint_path} (step {run.step})", file=sys.stderr)
+        encoded = [encode_prompt(run.tokenizer, p) for p in prompts]
+        if args.attention is not None:
+            path = save_attention(run, encoded[0], args.attention)
+            print(f"wrote attention maps to {path}", file=sys.stderr)
+        for p, (prompt, ids) in enumerate(zip(prompts, encoded, strict=True)):
+            for i in range(args.num_samples):
+                if len(prompts) > 1 or args.num_samples > 1:
+                    print(f"--- prompt {p + 1}, sample {i + 1} ---", flush=True)
+                if args.verbose:
+                    print(f"prompt: {prompt!r}")
+                else:
+                    sys.stdout.write(prompt)
+                seed = None if args.seed is None else args.seed + i
+                generate_one(run, ids, args, seed)

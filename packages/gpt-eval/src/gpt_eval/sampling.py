@@ -1,0 +1,104 @@
+"""Helpers for showing generation as it happens: incremental decoding, stop text, top-k.
+
+Byte-level BPE tokens can end in the middle of a UTF-8 character, so a token cannot be
+decoded on its own. TextStream decodes all the ids so far and hands out only the new,
+settled suffix: it holds back a trailing replacement character (an unfinished character)
+and any tail that could still grow into a stop string.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+REPLACEMENT = "\ufffd"  # what decoders emit for bytes that are not (yet) a whole character
+
+
+@dataclass
+class TextStream:
+    """Turn a stream of token ids into printable text pieces, stopping at a stop string.
+
+    push(id) returns the text that is safe to print now (maybe ""); finish() returns the
+    rest. After a stop string appears, `stopped` is True and the text ends before it.
+    """
+
+    decode: Callable[[Sequence[int]], str]
+    stops: Sequence[str] = ()
+    ids: list[int] = field(default_factory=list)
+    emitted: int = 0  # characters of the decoded text already handed out
+    stopped: bool = False
+    text: str = ""  # the final text once finished (or stopped)
+
+    def _settled(self, text: str) -> int:
+        """How many leading characters of `text` can no longer change or start a stop."""
+        end = len(text)
+        while end > 0 and text[end - 1] == REPLACEMENT:
+            end -= 1
+        hold = 0  # the longest tail that is a proper prefix of some stop string
+        for stop in self.stops:
+            for n in range(min(len(stop) - 1, end), 0, -1):
+                if text[end - n : end] == stop[:n]:
+                    hold = max(hold, n)
+                    break
+        return max(end - hold, self.emitted)
+
+    def push(self, token_id: int) -> str:
+        """Add one token; return the newly printable text."""
+        if self.stopped:
+            return ""
+        self.ids.append(token_id)
+        text = self.decode(self.ids)
+        hits = [text.find(s) for s in self.stops if s]
+        hits = [h for h in hits if h >= 0]
+        if hits:
+            cut = min(hits)
+            self.stopped = True
+            self.text = text[:cut]
+            piece = text[self.emitted : cut]
+            self.emitted = max(self.emitted, cut)
+            return piece
+        end = self._settled(text)
+        piece = text[self.emitted : end]
+        self.emitted = end
+        return piece
+
+    def finish(self) -> str:
+        """Return whatever is still held back (the stream is over)."""
+        if self.stopped:
+            return ""
+        self.text = self.decode(self.ids)
+        piece = self.text[self.emitted :]
+        self.emitted = len(self.text)
+        return piece
+
+
+def top_candidates(
+    probs: Any, decode: Callable[[Sequence[int]], str], k: int = 5
+) -> list[tuple[int, str, float]]:
+    """The k most likely next tokens of a probability vector (V,): (id, text, probability)."""
+    import torch
+
+    p = probs.detach().float().reshape(-1)
+    values, ids = torch.topk(p, min(k, p.numel()))
+    return [
+        (int(i), decode([int(i)]), float(v))
+        for v, i in zip(values.tolist(), ids.tolist(), strict=True)
+        if v > 0
+    ]
+
+
+def show_token(text: str) -> str:
+    """A token's text made visible on one line: quotes, escaped newlines and tabs."""
+    return repr(text)
+
+
+def format_step(
+    step: int, chosen: tuple[int, str, float], candidates: Sequence[tuple[int, str, float]]
+) -> str:
+    """One --verbose line: the chosen token, then the top candidates with probabilities."""
+    options = "  ".join(
+        f"{'*' if cid == chosen[0] else ' '}{show_token(text)} {p:.3f}"
+        for cid, text, p in candidates
+    )
+    return f"step {step:4d}  chose {show_token(chosen[1]):>12} p={chosen[2]:.3f}  | {options}"
