@@ -1,15 +1,21 @@
-"""`uv run train`: train a GPT from a YAML config."""
+"""`uv run train`: train a GPT from a YAML config (also under torchrun for DDP)."""
 
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Sequence
+from pathlib import Path
 
-from gpt_cli._common import not_yet_available
+from gpt_cli._common import user_errors
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="train", description="Train a GPT model from a YAML config.")
+    p = argparse.ArgumentParser(
+        prog="train",
+        description="Train a GPT model from a YAML config.",
+        epilog=("multi-GPU: torchrun --standalone --nproc_per_node=8 -m gpt_cli.train --config F"),
+    )
     p.add_argument("--config", required=True, help="YAML config file (see configs/)")
     p.add_argument("--run-dir", help="run folder (default: runs/<config name>)")
     p.add_argument(
@@ -21,9 +27,53 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")
     p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default=None)
+    p.add_argument("--max-steps", type=int, help="same as --set train.max_steps=N")
+    p.add_argument("--batch-size", type=int, help="same as --set train.batch_size=N")
+    p.add_argument("--lr", type=float, help="same as --set optim.lr=X")
+    p.add_argument("--seed", type=int, help="same as --set train.seed=N")
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], help="train.precision")
+    p.add_argument("--compile", action="store_true", help="same as --set train.compile=true")
     return p
 
 
+def _flag_overrides(args: argparse.Namespace) -> list[str]:
+    pairs = [
+        ("train.device", args.device),
+        ("train.max_steps", args.max_steps),
+        ("train.batch_size", args.batch_size),
+        ("optim.lr", args.lr),
+        ("train.seed", args.seed),
+        ("train.precision", args.precision),
+        ("train.compile", "true" if args.compile else None),
+    ]
+    return [f"{key}={value}" for key, value in pairs if value is not None]
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    build_parser().parse_args(argv)
-    not_yet_available("train")
+    args = build_parser().parse_args(argv)
+    with user_errors():
+        from gpt_train.config import load_config
+        from gpt_train.trainer import train
+
+        cfg = load_config(args.config, overrides=[*args.set, *_flag_overrides(args)])
+        run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / Path(args.config).stem
+        result = train(cfg, run_dir, resume=args.resume)
+        if int(os.environ.get("RANK", "0")) != 0:
+            return
+        losses = f"train loss {result.train_loss:.4f}" if result.train_loss is not None else ""
+        if result.val_loss is not None:
+            losses += f", val loss {result.val_loss:.4f}"
+        if result.status == "interrupted":
+            print(
+                f"interrupted at step {result.step} ({losses}); checkpoint saved. Continue "
+                f"with: uv run train --config {args.config} --run-dir {run_dir} --resume"
+            )
+        elif result.status == "already finished":
+            print(f"{run_dir} already reached step {result.step}; raise train.max_steps to go on")
+        else:
+            print(f"finished {result.step} steps in {result.elapsed_s:.0f}s ({losses})")
+        print(f"run folder: {run_dir}  (sample: uv run sample --run {run_dir})")
+
+
+if __name__ == "__main__":
+    main()

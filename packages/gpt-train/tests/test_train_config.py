@@ -1,0 +1,114 @@
+"""Config loading: typed sections, --set overrides, and errors that name key, value, allowed."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+from gpt_core import GPTConfig
+from gpt_train import TrainError
+from gpt_train.config import ModelSection, TrainConfig, load_config, parse_override
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "c.yaml"
+    p.write_text(text)
+    return p
+
+
+def test_yaml_maps_onto_typed_sections(tmp_path: Path) -> None:
+    cfg = load_config(_write(tmp_path, "model:\n  d_model: 64\n  n_heads: 4\noptim:\n  lr: 3e-4\n"))
+    assert isinstance(cfg, TrainConfig)
+    assert cfg.model.d_model == 64
+    assert cfg.optim.lr == pytest.approx(3e-4)  # YAML 1.1 reads 3e-4 as a string
+    assert isinstance(cfg.optim.lr, float)
+    assert cfg.train.max_steps == TrainConfig().train.max_steps  # defaults fill the rest
+
+
+def test_set_overrides_parse_values_as_yaml(tmp_path: Path) -> None:
+    cfg = load_config(
+        _write(tmp_path, "train:\n  max_steps: 10\n"),
+        overrides=[
+            "train.max_steps=200",
+            "train.compile=true",
+            "optim.lr=0.01",
+            "data.input=[a.txt, b.txt]",
+            "model.mlp_hidden=null",
+            "log.sample_prompt=ROMEO:",
+        ],
+    )
+    assert cfg.train.max_steps == 200
+    assert cfg.train.compile is True
+    assert cfg.optim.lr == 0.01
+    assert cfg.data.input == ["a.txt", "b.txt"]
+    assert cfg.model.mlp_hidden is None
+    assert cfg.log.sample_prompt == "ROMEO:"
+
+
+@pytest.mark.parametrize(
+    ("text", "overrides", "expected"),
+    [
+        ("model:\n  d_modle: 64\n", [], "unknown key 'model.d_modle'; did you mean 'd_model'"),
+        ("modle:\n  d_model: 64\n", [], "unknown section 'modle'; did you mean 'model'"),
+        ("", ["train.max_step=5"], "did you mean 'max_steps'"),
+        ("", ["train.max_steps=abc"], "train.max_steps = 'abc' is not a valid int"),
+        ("", ["train.max_steps=0"], "train.max_steps = 0 must be > 0"),
+        ("", ["train.compile=yes please"], "train.compile = 'yes please' is not a valid bool"),
+        ("", ["train.precision=bf61"], "allowed: auto, fp32, bf16, fp16"),
+        ("", ["model.norm=rmsnrom"], "did you mean 'rmsnorm'"),
+        ("", ["optim.min_lr=1.0"], "optim.min_lr = 1.0 must be <= optim.lr"),
+        ("", ["model.d_model=100", "model.n_heads=3"], "divisible by model.n_heads"),
+        ("", ["trainmax_steps=3"], "expected SECTION.KEY=VALUE"),
+        ("", ["data.tokenizer=chr"], "did you mean 'char'"),
+        ("- just\n- a list\n", [], "expected a mapping of sections"),
+    ],
+)
+def test_bad_config_fails_naming_key_value_and_allowed(
+    tmp_path: Path, text: str, overrides: list[str], expected: str
+) -> None:
+    with pytest.raises(TrainError, match=expected.replace("(", r"\(").replace(")", r"\)")):
+        load_config(_write(tmp_path, text), overrides=overrides)
+
+
+def test_missing_file_and_bad_yaml(tmp_path: Path) -> None:
+    with pytest.raises(TrainError, match="config file not found"):
+        load_config(tmp_path / "nope.yaml")
+    with pytest.raises(TrainError, match="not valid YAML"):
+        load_config(_write(tmp_path, "model: [unclosed\n"))
+
+
+def test_gpt_config_rules_are_checked_before_any_work(tmp_path: Path) -> None:
+    # GPTConfig owns shape rules such as an even head size for RoPE; load_config runs them.
+    with pytest.raises(TrainError, match="model section"):
+        load_config(overrides=["model.d_model=30", "model.n_heads=2", "model.pos_encoding=rope"])
+
+
+def test_model_section_mirrors_gpt_config() -> None:
+    ours = {f.name for f in dataclasses.fields(ModelSection)}
+    theirs = {f.name for f in dataclasses.fields(GPTConfig)}
+    assert ours == theirs
+    cfg = load_config(overrides=["model.d_model=64", "model.n_heads=4", "model.n_layers=2"])
+    g = cfg.gpt_config(vocab_size=65)
+    assert (g.vocab_size, g.d_model, g.n_heads, g.n_layers) == (65, 64, 4, 2)
+
+
+def test_resolved_config_round_trips(tmp_path: Path) -> None:
+    cfg = load_config(overrides=["train.max_steps=7", "data.input=[x.txt]", "optim.fused=false"])
+    cfg.save(tmp_path / "config.yaml")
+    assert load_config(tmp_path / "config.yaml") == cfg
+
+
+def test_parse_override_splits_on_first_equals() -> None:
+    assert parse_override("log.sample_prompt=a=b") == ("log", "sample_prompt", "a=b")
+
+
+@pytest.mark.parametrize(
+    "name", ["tiny.yaml", "shakespeare_char.yaml", "rope.yaml", "gpt2_small.yaml"]
+)
+def test_shipped_configs_load(repo_root: Path, name: str) -> None:
+    text = (repo_root / "configs" / name).read_text()
+    assert text.startswith("#")  # each says what it is for and what it should reach
+    cfg = load_config(repo_root / "configs" / name)
+    for source in cfg.data.input:
+        assert (repo_root / source).is_file(), source  # shipped corpora, relative to the root
