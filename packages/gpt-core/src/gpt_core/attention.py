@@ -1,0 +1,101 @@
+"""Causal multi-head self-attention, two ways.
+
+`sdpa` calls torch.nn.functional.scaled_dot_product_attention, which picks a fused kernel
+(FlashAttention / memory-efficient on CUDA) and never materialises the (T, T) score matrix.
+`manual` spells the same maths out: scores = q k^T / sqrt(d), mask the future, softmax,
+weighted sum of values. It is the readable reference, and the path that can hand back the
+attention weights (the tracer uses it). Both support a KV cache.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gpt_core.config import GPTConfig
+from gpt_core.kv_cache import KVCache
+from gpt_core.rope import apply_rope
+
+
+def causal_mask(t_q: int, t_k: int, device: torch.device) -> torch.Tensor:
+    """Bool (t_q, t_k), True where query i may see key j.
+
+    The queries are the *last* t_q of the t_k positions (bottom-right aligned), which is what a
+    KV cache needs: query i sits at position t_k - t_q + i and sees keys 0..that position.
+    """
+    q_pos = torch.arange(t_k - t_q, t_k, device=device)[:, None]
+    k_pos = torch.arange(t_k, device=device)[None, :]
+    return k_pos <= q_pos
+
+
+def manual_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, dropout: float = 0.0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Reference causal attention. q (B,H,Tq,hd), k/v (B,H,Tk,hd) -> (out, weights (B,H,Tq,Tk))."""
+    scores = (q @ k.transpose(-2, -1)) / math.sqrt(q.shape[-1])  # (B, H, Tq, Tk)
+    mask = causal_mask(q.shape[2], k.shape[2], q.device)
+    scores = scores.masked_fill(~mask, float("-inf"))  # a query never sees the future
+    weights = F.softmax(scores, dim=-1)  # each row sums to 1
+    dropped = F.dropout(weights, p=dropout) if dropout > 0 else weights
+    return dropped @ v, weights  # (B, H, Tq, hd)
+
+
+def sdpa_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, dropout: float = 0.0
+) -> torch.Tensor:
+    """Fused causal attention with the same semantics as manual_attention."""
+    t_q, t_k = q.shape[2], k.shape[2]
+    if t_q == t_k:  # no cache, or the first chunk: plain causal
+        return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, is_causal=True)
+    if t_q == 1:  # one new token sees every cached position: no mask at all
+        return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout)
+    # Several new tokens after a cached prefix: is_causal would align the mask top-left,
+    # so give the bottom-right aligned mask explicitly.
+    mask = causal_mask(t_q, t_k, q.device)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout)
+
+
+class CausalSelfAttention(nn.Module):
+    """Multi-head causal self-attention with a fused q/k/v projection (GPT-2 layout)."""
+
+    def __init__(self, config: GPTConfig, layer_idx: int) -> None:
+        super().__init__()
+        self.qkv = nn.Linear(config.d_model, 3 * config.d_model, bias=config.bias)
+        self.proj = nn.Linear(config.d_model, config.d_model, bias=config.bias)
+        self.n_heads = config.n_heads
+        self.head_dim = config.head_dim
+        self.d_model = config.d_model
+        self.dropout = config.dropout
+        self.kind = config.attention
+        self.layer_idx = layer_idx
+        # Set by gpt_core.tracing only: store this layer's weights in last_weights.
+        self.capture_weights = False
+        self.last_weights: torch.Tensor | None = None
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        rope: tuple[torch.Tensor, torch.Tensor] | None = None,
+        cache: KVCache | None = None,
+    ) -> torch.Tensor:
+        B, T, _ = x.shape
+        # One matmul makes q, k and v for every head: (B, T, 3*d) -> (3, B, H, T, hd)
+        qkv = self.qkv(x).view(B, T, 3, self.n_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.unbind(0)  # (B, H, T, hd) each
+        if rope is not None:  # rotate q and k by their positions (cos/sin rows, (T, hd))
+            q, k = apply_rope(q, *rope), apply_rope(k, *rope)
+        if cache is not None:
+            k, v = cache.update(self.layer_idx, k, v)  # (B, H, T_past + T, hd) each
+        dropout = self.dropout if self.training else 0.0
+        if self.kind == "manual" or self.capture_weights:
+            y, weights = manual_attention(q, k, v, dropout)
+            if self.capture_weights:
+                self.last_weights = weights.detach()
+        else:
+            y = sdpa_attention(q, k, v, dropout)
+        y = y.transpose(1, 2).reshape(B, T, self.d_model)  # heads side by side again
+        out: torch.Tensor = self.proj(y)
+        return out

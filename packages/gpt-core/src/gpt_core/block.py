@@ -1,0 +1,40 @@
+"""One transformer block: pre-norm attention and MLP, each added back to the residual."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gpt_core.attention import CausalSelfAttention
+from gpt_core.config import GPTConfig
+from gpt_core.kv_cache import KVCache
+from gpt_core.mlp import make_mlp
+from gpt_core.norm import make_norm
+
+
+class Block(nn.Module):
+    """x + attn(norm(x)), then x + mlp(norm(x)) (GPT-2's pre-norm layout)."""
+
+    def __init__(self, config: GPTConfig, layer_idx: int) -> None:
+        super().__init__()
+        self.norm1 = make_norm(config)
+        self.attn = CausalSelfAttention(config, layer_idx)
+        self.norm2 = make_norm(config)
+        self.mlp = make_mlp(config)
+        self.dropout = config.dropout
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        rope: tuple[torch.Tensor, torch.Tensor] | None = None,
+        cache: KVCache | None = None,
+    ) -> torch.Tensor:
+        x = x + self._drop(self.attn(self.norm1(x), rope, cache))
+        return x + self._drop(self.mlp(self.norm2(x)))
+
+    def _drop(self, y: torch.Tensor) -> torch.Tensor:
+        """Residual dropout, skipped entirely when off (it runs on every decoding step)."""
+        if self.training and self.dropout > 0:
+            return F.dropout(y, self.dropout)
+        return y

@@ -1,0 +1,179 @@
+"""sdpa == manual attention (outputs and gradients), and KV-cache decoding == recompute.
+
+Tolerances: float32 on CPU; the two paths sum in different orders, so outputs agree to
+1e-5 and gradients to 1e-4 (absolute and relative), far below any real difference.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+from gpt_core import GPT, GPTConfig
+from gpt_core.attention import causal_mask, manual_attention, sdpa_attention
+from gpt_core.decode import DecodeStep, _ModeChooser
+
+OUT_TOL: dict[str, Any] = dict(atol=1e-5, rtol=1e-5)
+GRAD_TOL: dict[str, Any] = dict(atol=1e-4, rtol=1e-4)
+ENCODINGS = ["learned", "rope"]
+
+
+def pair(pos_encoding: str) -> tuple[GPT, GPT]:
+    """Two models with the same weights, one per attention implementation."""
+    torch.manual_seed(0)
+    base: dict[str, Any] = dict(
+        vocab_size=61, max_seq_len=24, d_model=32, n_layers=2, n_heads=4, pos_encoding=pos_encoding
+    )
+    sdpa = GPT(GPTConfig(**base, attention="sdpa"))
+    manual = GPT(GPTConfig(**base, attention="manual"))
+    manual.load_state_dict(sdpa.state_dict())
+    return sdpa, manual
+
+
+def grads(model: GPT) -> dict[str, torch.Tensor]:
+    return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+
+@pytest.mark.parametrize("pos_encoding", ENCODINGS)
+def test_sdpa_equals_manual_outputs_and_gradients(pos_encoding: str) -> None:
+    sdpa, manual = pair(pos_encoding)
+    idx = torch.randint(0, 61, (3, 20))
+    targets = torch.randint(0, 61, (3, 20))
+    outs = []
+    for model in (sdpa, manual):
+        logits, loss = model(idx, targets)
+        assert loss is not None
+        loss.backward()
+        outs.append((logits, grads(model)))
+    torch.testing.assert_close(outs[0][0], outs[1][0], **OUT_TOL)
+    assert outs[0][1].keys() == outs[1][1].keys()
+    for name in outs[0][1]:
+        torch.testing.assert_close(outs[0][1][name], outs[1][1][name], **GRAD_TOL)
+
+
+@pytest.mark.parametrize("pos_encoding", ENCODINGS)
+def test_sdpa_equals_manual_with_kv_cache(pos_encoding: str) -> None:
+    """A cached prefix (no grad), then a chunk of several new tokens with gradients: this
+    exercises the bottom-right causal mask on both paths."""
+    sdpa, manual = pair(pos_encoding)
+    idx = torch.randint(0, 61, (2, 14))
+    outs = []
+    for model in (sdpa, manual):
+        cache = model.new_cache(2)
+        with torch.no_grad():
+            first, _ = model(idx[:, :9], cache=cache)
+        logits, _ = model(idx[:, 9:], cache=cache)  # 5 new tokens after 9 cached ones
+        logits.square().mean().backward()
+        outs.append((first, logits, grads(model)))
+    torch.testing.assert_close(outs[0][0], outs[1][0], **OUT_TOL)
+    torch.testing.assert_close(outs[0][1], outs[1][1], **OUT_TOL)
+    assert outs[0][2]
+    for name in outs[0][2]:
+        torch.testing.assert_close(outs[0][2][name], outs[1][2][name], **GRAD_TOL)
+
+
+@pytest.mark.parametrize("attention", ["sdpa", "manual"])
+@pytest.mark.parametrize("pos_encoding", ENCODINGS)
+def test_cached_decoding_equals_recompute(pos_encoding: str, attention: str) -> None:
+    torch.manual_seed(0)
+    model = GPT(
+        GPTConfig(
+            vocab_size=61,
+            max_seq_len=24,
+            d_model=32,
+            n_layers=2,
+            n_heads=4,
+            pos_encoding=pos_encoding,
+            attention=attention,
+        )
+    ).eval()
+    idx = torch.randint(0, 61, (2, 24))
+    with torch.no_grad():
+        full, _ = model(idx)  # (2, 24, V), every position at once
+        cache = model.new_cache(2)
+        steps = [model(idx[:, :6], cache=cache)[0]]  # a 6-token prompt...
+        steps += [model(idx[:, t : t + 1], cache=cache)[0] for t in range(6, 24)]  # ...then 1 by 1
+    torch.testing.assert_close(torch.cat(steps, dim=1), full, **OUT_TOL)
+    assert cache.pos == 24
+
+
+def test_attention_functions_agree_on_random_tensors() -> None:
+    torch.manual_seed(0)
+    q = torch.randn(2, 3, 4, 8)
+    k, v = torch.randn(2, 3, 10, 8), torch.randn(2, 3, 10, 8)  # 4 queries after 6 cached keys
+    out, weights = manual_attention(q, k, v)
+    torch.testing.assert_close(sdpa_attention(q, k, v), out, **OUT_TOL)
+    torch.testing.assert_close(weights.sum(-1), torch.ones(2, 3, 4))
+    assert torch.all(weights[..., ~causal_mask(4, 10, q.device)] == 0)
+    assert causal_mask(2, 3, q.device).tolist() == [[True, True, False], [True, True, True]]
+
+
+def test_kv_cache_refuses_to_overflow() -> None:
+    model = GPT(GPTConfig(vocab_size=10, max_seq_len=8, d_model=8, n_layers=1, n_heads=2))
+    cache = model.new_cache(1, max_len=4)
+    with torch.no_grad():
+        model(torch.zeros(1, 4, dtype=torch.long), cache=cache)
+        with pytest.raises(ValueError, match="KV cache full"):
+            model(torch.zeros(1, 1, dtype=torch.long), cache=cache)
+
+
+@pytest.mark.parametrize("threaded", [False, True])
+@pytest.mark.parametrize(
+    "variant",
+    [
+        {"pos_encoding": "learned"},
+        {"pos_encoding": "rope", "norm": "rmsnorm", "mlp": "swiglu", "bias": False},
+        {"pos_encoding": "rope", "mlp": "relu", "tie_weights": False, "pad_vocab_multiple": 64},
+    ],
+)
+def test_lean_decode_step_equals_full_forward(variant: dict[str, Any], threaded: bool) -> None:
+    torch.manual_seed(0)
+    config = GPTConfig(vocab_size=61, max_seq_len=16, d_model=32, n_layers=2, n_heads=4, **variant)
+    model = GPT(config).eval()
+    idx = torch.randint(0, 61, (2, 16))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)  # so the threaded form really splits the matmuls
+    try:
+        step = DecodeStep(model)
+    finally:
+        torch.set_num_threads(threads)
+    assert step.head.chunks == 2
+    with torch.no_grad():
+        full, _ = model(idx)
+        cache = model.new_cache(2)
+        model(idx[:, :4], cache=cache)
+        logits = [step._step(idx[:, t], cache, threaded) for t in range(4, 16)]
+    torch.testing.assert_close(torch.stack(logits, dim=1), full[:, 4:], **OUT_TOL)
+
+
+def test_decode_mode_chooser_follows_the_faster_mode() -> None:
+    chooser = _ModeChooser(enabled=True)
+    picks = []
+    for _ in range(40):
+        mode = chooser.pick()
+        picks.append(mode)
+        chooser.record(mode, 0.001 if not mode else 0.010)  # single-threaded is faster here
+    assert picks[:2] == [False, True]  # each mode is tried once
+    assert picks.count(True) == 3  # then only re-checked at steps 10 and 26
+    assert picks[10]
+    assert picks[26]
+    assert not any(_ModeChooser(enabled=False).pick() for _ in range(3))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("pos_encoding", ENCODINGS)
+def test_sdpa_equals_manual_on_cuda(pos_encoding: str) -> None:
+    """On CUDA, sdpa runs the fused kernels; float32 inputs keep the tolerance tight."""
+    sdpa, manual = pair(pos_encoding)
+    sdpa, manual = sdpa.cuda(), manual.cuda()
+    idx = torch.randint(0, 61, (3, 20), device="cuda")
+    a, _ = sdpa(idx)
+    b, _ = manual(idx)
+    torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
+    with torch.no_grad():
+        cache = sdpa.new_cache(3)
+        steps = [sdpa(idx[:, :5], cache=cache)[0]]
+        steps += [sdpa(idx[:, t : t + 1], cache=cache)[0] for t in range(5, 20)]
+    torch.testing.assert_close(torch.cat(steps, dim=1), a.detach(), atol=1e-4, rtol=1e-4)

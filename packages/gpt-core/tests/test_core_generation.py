@@ -1,0 +1,163 @@
+"""Generation and sampling: greedy, seeds, top-k/top-p, stop ids, padding, prompt cropping."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+from gpt_core import GPT, ConfigError, GPTConfig
+from gpt_core.sampling import filter_logits, sample_next
+
+
+def model_for(**kw: Any) -> GPT:
+    torch.manual_seed(0)
+    base: dict[str, Any] = dict(vocab_size=50, max_seq_len=16, d_model=32, n_layers=2, n_heads=4)
+    model = GPT(GPTConfig(**{**base, **kw})).eval()
+    with torch.no_grad():  # sharper, less uniform predictions than the 0.02 init
+        model.tok_emb.weight.mul_(20)
+    return model
+
+
+@pytest.mark.parametrize("pos_encoding", ["learned", "rope"])
+def test_greedy_is_deterministic_and_matches_step_by_step_argmax(pos_encoding: str) -> None:
+    model = model_for(pos_encoding=pos_encoding)
+    prompt = torch.randint(0, 50, (2, 5))
+    out = model.generate(prompt, 8, temperature=0)
+    assert out.shape == (2, 13)
+    assert torch.equal(out[:, :5], prompt)
+    assert torch.equal(out, model.generate(prompt, 8, temperature=0, use_cache=False))
+    seq = prompt
+    with torch.no_grad():
+        for _ in range(8):
+            seq = torch.cat([seq, model(seq)[0][:, -1].argmax(-1, keepdim=True)], dim=1)
+    assert torch.equal(out, seq)
+
+
+def test_seed_reproduces_samples_without_touching_the_global_rng() -> None:
+    model = model_for()
+    prompt = torch.randint(0, 50, (3, 4))
+    state = torch.get_rng_state()
+    a = model.generate(prompt, 12, temperature=1.0, seed=123)
+    b = model.generate(prompt, 12, temperature=1.0, seed=123, use_cache=False)
+    c = model.generate(prompt, 12, temperature=1.0, seed=124)
+    assert torch.equal(torch.get_rng_state(), state)
+    assert torch.equal(a, b)
+    assert not torch.equal(a, c)
+
+
+def test_top_k_restricts_support_to_the_k_largest() -> None:
+    logits = torch.tensor([[0.0, 3.0, 1.0, 2.5, -1.0, 2.0]])
+    g = torch.Generator().manual_seed(0)
+    seen = {int(sample_next(logits, 1.0, top_k=3, generator=g)[0]) for _ in range(300)}
+    assert seen == {1, 3, 5}
+    assert int(sample_next(logits, 5.0, top_k=1, generator=g)[0]) == 1
+
+
+def test_top_p_keeps_the_smallest_nucleus() -> None:
+    probs = torch.tensor([[0.05, 0.5, 0.15, 0.3]])
+    logits = probs.log()
+
+    def keep(p: float) -> set[int]:
+        finite = torch.isfinite(filter_logits(logits, None, p))[0]
+        return set(finite.nonzero().view(-1).tolist())
+
+    assert keep(0.4) == {1}
+    assert keep(0.7) == {1, 3}
+    assert keep(0.8) == {1, 3}  # 0.5 + 0.3 already reaches 0.8
+    assert keep(0.85) == {1, 3, 2}
+    assert keep(1.0) == {0, 1, 2, 3}
+    g = torch.Generator().manual_seed(0)
+    seen = {int(sample_next(logits, 1.0, top_p=0.7, generator=g)[0]) for _ in range(200)}
+    assert seen == {1, 3}
+
+
+def test_stream_yields_tokens_and_the_distribution_they_came_from() -> None:
+    model = model_for(pad_vocab_multiple=64)
+    prompt = torch.randint(0, 50, (2, 3))
+    steps = list(model.stream(prompt, 5, temperature=0.7, top_k=10, seed=1, return_probs=True))
+    assert len(steps) == 5
+    tokens = torch.stack([t for t, _ in steps], dim=1)
+    assert torch.equal(tokens, model.generate(prompt, 5, temperature=0.7, top_k=10, seed=1)[:, 3:])
+    for t, probs in steps:
+        assert t.shape == (2,)
+        assert probs.shape == (2, 50)
+        torch.testing.assert_close(probs.sum(-1), torch.ones(2))
+        assert (probs.gather(1, t[:, None]) > 0).all()
+        assert ((probs > 0).sum(-1) <= 10).all()
+    assert next(iter(model.stream(prompt, 2, temperature=0))).shape == (2,)
+
+
+def test_stop_ids_end_rows_and_generation() -> None:
+    model = model_for()
+    prompt = torch.randint(0, 50, (2, 4))
+    free = model.generate(prompt, 6, temperature=0)
+    stop = int(free[0, 4])  # row 0's first new token
+    single = model.generate(prompt[:1], 6, temperature=0, stop_ids=[stop, 999])
+    assert torch.equal(single, free[:1, :5])  # the stop token is kept, then generation ends
+    out = model.generate(prompt, 6, temperature=0, stop_ids=[stop])
+    assert (out[0, 4:] == stop).all()  # a finished row repeats its stop token
+    hits = (free[1, 4:] == stop).nonzero().view(-1)
+    if len(hits) == 0:  # row 1 never stops, so it runs the full length unchanged
+        assert torch.equal(out[1], free[1])
+    else:  # both rows stopped: generation ended at row 1's stop
+        assert out.shape[1] == 5 + int(hits[0])
+
+
+def test_padded_ids_are_never_sampled() -> None:
+    model = model_for(vocab_size=40, pad_vocab_multiple=64)
+    with torch.no_grad():
+        model.tok_emb.weight[40:] = 50.0  # the padded rows would win every argmax if visible
+    prompt = torch.randint(0, 40, (4, 3))
+    sampled = model.generate(prompt, 10, temperature=2.0, seed=0)
+    greedy = model.generate(prompt, 10, temperature=0)
+    assert sampled.max() < 40
+    assert greedy.max() < 40
+
+
+def test_long_prompts_are_cropped_to_the_most_recent_tokens() -> None:
+    model = model_for(max_seq_len=8, pos_encoding="learned")
+    prompt = torch.randint(0, 50, (1, 20))
+    out = model.generate(prompt, 4, temperature=0)
+    assert out.shape == (1, 24)
+    assert torch.equal(out[:, :20], prompt)  # the whole prompt is returned...
+    cropped = model.generate(prompt[:, -8:], 4, temperature=0)
+    assert torch.equal(out[:, 20:], cropped[:, 8:])  # ...but only its last 8 tokens were seen
+
+
+@pytest.mark.parametrize("pos_encoding", ["learned", "rope"])
+def test_generating_past_the_window_with_cache_matches_recompute(pos_encoding: str) -> None:
+    model = model_for(max_seq_len=8, pos_encoding=pos_encoding)
+    prompt = torch.randint(0, 50, (2, 5))
+    cached = model.generate(prompt, 12, temperature=0.9, seed=3)
+    assert cached.shape == (2, 17)
+    assert torch.equal(cached, model.generate(prompt, 12, temperature=0.9, seed=3, use_cache=False))
+
+
+def test_generation_restores_training_mode() -> None:
+    model = model_for(dropout=0.1).train()
+    model.generate(torch.zeros(1, 2, dtype=torch.long), 2)
+    assert model.training
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"temperature": -1.0}, "temperature must be >= 0"),
+        ({"top_k": 0}, "top_k must be >= 1"),
+        ({"top_p": 1.5}, "top_p must be in"),
+        ({"max_new_tokens": -2}, "max_new_tokens must be >= 0"),
+    ],
+)
+def test_bad_sampling_arguments_are_clear_errors(kwargs: dict[str, Any], message: str) -> None:
+    model = model_for()
+    args: dict[str, Any] = {"max_new_tokens": 3, **kwargs}
+    with pytest.raises(ConfigError, match=message):
+        model.generate(torch.zeros(1, 2, dtype=torch.long), **args)
+    with pytest.raises(ConfigError, match="non-empty LongTensor"):
+        model.generate(torch.zeros(3, dtype=torch.long), 3)
+
+
+def test_zero_new_tokens_returns_the_prompt() -> None:
+    prompt = torch.randint(0, 50, (2, 3))
+    assert torch.equal(model_for().generate(prompt, 0), prompt)
