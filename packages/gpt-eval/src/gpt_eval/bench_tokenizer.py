@@ -79,7 +79,13 @@ else:
     with open(out, "w") as f:
         for token, rank in sorted(tok.get_mergeable_ranks(), key=lambda x: x[1]):
             f.write(base64.b64encode(bytes(token)).decode() + " " + str(rank) + "\n")
-usage = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+# Linux carries the forking parent's high-water mark into ru_maxrss across exec, so the
+# bench process's own size would leak in; VmHWM belongs to this process image alone.
+try:
+    with open("/proc/self/status") as f:
+        usage = next(int(l.split()[1]) for l in f if l.startswith("VmHWM:")) / 1024
+except (OSError, StopIteration):
+    usage = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 print(json.dumps({"seconds": seconds, "peak_mb": usage, "children_peak_mb": children}))
 """
@@ -234,7 +240,9 @@ def _print_table(results: list[dict[str, Any]]) -> None:
                 f"{r['corpus']:<22}{r['vocab_size']:>6} {which:<8}{run['seconds']:>8.2f}"
                 f"{peak:>9.0f}{t_ratio:>13}{m_ratio:>11}"
             )
-    print("\n(peak MB = the trainer process's ru_maxrss plus its largest worker's, if any)")
+    print(
+        "\n(peak MB = the trainer process's own peak RSS (VmHWM) plus its largest worker's, if any)"
+    )
     print(f"\n{'corpus':<22}{'merges == rustbpe':>18}{'bytes/token':>24}{'encode MB/s':>52}")
     for r in results:
         bpt = " ".join(f"{k} {v:.2f}" for k, v in r["bytes_per_token"].items())
