@@ -12,22 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from gpt_train.metrics import COLUMNS
 
 from gpt_eval.errors import EvalError
 
-# The columns `train` writes, in order (see gpt_train's metrics.csv contract).
-METRICS_COLUMNS = (
-    "step",
-    "tokens",
-    "train_loss",
-    "val_loss",
-    "lr",
-    "grad_norm",
-    "tokens_per_sec",
-    "mfu",
-    "peak_mem_mb",
-    "elapsed_s",
-)
+# The columns `train` writes, in order: one definition, owned by the logger.
+METRICS_COLUMNS = tuple(COLUMNS)
 # The ones the plots need; the others may be missing from older or hand-made files.
 REQUIRED_COLUMNS = ("step", "tokens", "train_loss", "val_loss", "lr", "tokens_per_sec")
 FORMATS = ("png", "svg")

@@ -114,6 +114,8 @@ def _file_ranges(path: str, size: int, piece: int) -> Iterator[tuple[int, int]]:
                 m = _SAFE_CUT_BYTES.search(block)
                 if m is not None:
                     cut = offset + m.end()
+                elif len(block) <= 2:
+                    break  # only the overlap is left: no cut before the end of the file
                 else:
                     offset += len(block) - 2
                     f.seek(offset)
