@@ -15,8 +15,9 @@ import multiprocessing.pool
 import os
 import re
 from collections import Counter, deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import regex
 
@@ -141,19 +142,28 @@ def _pool(processes: int) -> multiprocessing.pool.Pool:
 
 
 def _run(
-    tasks: Iterable[tuple[object, ...]],
-    func: object,
+    tasks: Iterable[Any],
+    func: Callable[[Any], tuple[dict[str, int], int]],
     processes: int,
     total: int | None,
     progress: Progress,
 ) -> Counter[str]:
-    """Run count tasks in a pool with a bounded queue (so iterators stream) and merge."""
+    """Run count tasks and merge their counts: here, one by one, when processes <= 1, else
+    in a pool with a bounded queue (so iterators stream)."""
     counts: Counter[str] = Counter()
     done = 0
+    if processes <= 1:
+        for task in tasks:
+            part, size = func(task)
+            counts.update(part)
+            done += size
+            progress.counting(done, total, len(counts), final=False)
+        progress.counting(done, total, len(counts), final=True)
+        return counts
     with _pool(processes) as pool:
         pending: deque[multiprocessing.pool.AsyncResult[tuple[dict[str, int], int]]] = deque()
         for task in tasks:
-            pending.append(pool.apply_async(func, (task,)))  # type: ignore[arg-type]
+            pending.append(pool.apply_async(func, (task,)))
             while len(pending) >= 2 * processes or (pending and pending[0].ready()):
                 part, size = pending.popleft().get()
                 counts.update(part)
@@ -202,18 +212,10 @@ def count_texts(
     if first is None:
         return Counter()
     second = next(it, None)
-    if procs <= 1 or second is None:
-        # Small input (or one process): count here, batch by batch.
-        counts: Counter[str] = Counter()
-        done = 0
-        for batch in [first] if second is None else _chain(first, second, it):
-            part, size = _count_batch((batch, pattern, spec))
-            counts.update(part)
-            done += size
-            progress.counting(done, None, len(counts), final=False)
-        progress.counting(done, None, len(counts), final=True)
-        return counts
-    tasks = ((batch, pattern, spec) for batch in _chain(first, second, it))
+    if second is None:
+        procs = 1  # one batch of input: a pool would only add start-up time
+    batches_all = [first] if second is None else _chain(first, second, it)
+    tasks = ((batch, pattern, spec) for batch in batches_all)
     return _run(tasks, _count_batch, procs, None, progress)
 
 
@@ -249,14 +251,6 @@ def count_files(
         for path, size in files
         for start, end in _file_ranges(path, size, PIECE_CHARS)
     )
-    if procs <= 1 or total < PARALLEL_MIN:
-        counts: Counter[str] = Counter()
-        done = 0
-        for task in tasks:
-            part, size = _count_range(task)
-            counts.update(part)
-            done += size
-            progress.counting(done, total, len(counts), final=False)
-        progress.counting(done, total, len(counts), final=True)
-        return counts
+    if total < PARALLEL_MIN:
+        procs = 1  # small input: one process is faster than a pool
     return _run(tasks, _count_range, procs, total, progress)
