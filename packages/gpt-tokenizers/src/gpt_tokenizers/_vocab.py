@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
-from typing import Any, Literal, get_args
+from typing import Any, Literal, Self, get_args
 
 from gpt_tokenizers._json import FORMAT_VERSION, field, read_json_object, write_text_atomic
 from gpt_tokenizers.errors import TokenizerError
@@ -146,14 +146,17 @@ class PieceVocab:
         }
 
     @classmethod
-    def _load_args(cls, path: str | os.PathLike[str]) -> tuple[dict[str, Any], int | None]:
-        """Checked constructor arguments from a saved file, and the vocab_size it declares."""
+    def load(cls, path: str | os.PathLike[str]) -> Self:
+        """Read a file written by `save`, naming the file and key of anything wrong in it."""
         obj = read_json_object(path)
+        args = cls._parse(obj, str(path))
+        try:
+            tok = cls(args["pieces"], args["unknown"], args["bos"], args["eos"])
+        except TokenizerError as exc:
+            raise TokenizerError(f"{path}: {exc}") from None
         declared = obj.get("vocab_size")
-        return cls._parse(obj, str(path)), declared if isinstance(declared, int) else None
-
-    def _check_declared(self, path: str | os.PathLike[str], declared: int | None) -> None:
-        if declared is not None and declared != self.vocab_size:
+        if isinstance(declared, int) and declared != tok.vocab_size:
             raise TokenizerError(
-                f"{path}: 'vocab_size' is {declared} but the file gives {self.vocab_size}"
+                f"{path}: 'vocab_size' is {declared} but the file gives {tok.vocab_size}"
             )
+        return tok

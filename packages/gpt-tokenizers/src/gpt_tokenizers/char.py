@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
+from typing import Any
 
 from gpt_tokenizers._vocab import PieceVocab, Unknown
 from gpt_tokenizers.errors import TokenizerError
@@ -40,18 +40,12 @@ class CharTokenizer(PieceVocab):
         return self._ids(text, add_bos, add_eos)
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> CharTokenizer:
-        """Read a file written by `save`."""
-        args, declared = cls._load_args(path)
+    def _parse(cls, obj: dict[str, Any], source: str) -> dict[str, Any]:
+        args = super()._parse(obj, source)
         for i, c in enumerate(args["pieces"]):
             if len(c) != 1:
-                raise TokenizerError(f"{path}: 'chars'[{i}] must be one character, got {c!r}")
-        try:
-            tok = cls(args["pieces"], args["unknown"], args["bos"], args["eos"])
-        except TokenizerError as exc:
-            raise TokenizerError(f"{path}: {exc}") from None
-        tok._check_declared(path, declared)
-        return tok
+                raise TokenizerError(f"{source}: 'chars'[{i}] must be one character, got {c!r}")
+        return args
 
     def __repr__(self) -> str:
         return f"CharTokenizer(vocab_size={self.vocab_size}, unknown={self._unknown!r})"

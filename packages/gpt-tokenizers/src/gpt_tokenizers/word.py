@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from collections.abc import Iterable
 
@@ -55,17 +54,6 @@ class WordTokenizer(PieceVocab):
     def encode(self, text: str, add_bos: bool = False, add_eos: bool = False) -> list[int]:
         """Text to ids; words outside the vocabulary become <unk>."""
         return self._ids(split_words(text), add_bos, add_eos)
-
-    @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> WordTokenizer:
-        """Read a file written by `save`."""
-        args, declared = cls._load_args(path)
-        try:
-            tok = cls(args["pieces"], args["unknown"], args["bos"], args["eos"])
-        except TokenizerError as exc:
-            raise TokenizerError(f"{path}: {exc}") from None
-        tok._check_declared(path, declared)
-        return tok
 
     def __repr__(self) -> str:
         return f"WordTokenizer(vocab_size={self.vocab_size})"
