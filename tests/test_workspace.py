@@ -71,5 +71,5 @@ def test_tokenizer_wheel_declares_no_torch(repo_root: Path, tmp_path: Path) -> N
     dist_names = sorted(
         r.split(";")[0].split("<")[0].split(">")[0].split("=")[0].strip() for r in requires
     )
-    assert dist_names == ["regex", "tiktoken"]
+    assert dist_names == ["regex", "tiktoken", "tqdm"]
     assert "gpt_tokenizers/py.typed" in names
