@@ -53,16 +53,6 @@ def field(obj: dict[str, Any], key: str, kind: type | tuple[type, ...], path: ob
     return value
 
 
-def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
-    """Write text via a temporary file so a crash never leaves half a tokenizer."""
-    p = Path(path)
-    if p.parent and not p.parent.exists():
-        p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(p.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, p)
-
-
 def dumps_compact_lists(obj: dict[str, Any], list_key: str) -> str:
     """JSON with 2-space indent, but the items of `obj[list_key]` one per line."""
     head = {k: v for k, v in obj.items() if k != list_key}

@@ -7,7 +7,8 @@ import os
 from collections.abc import Sequence
 from typing import Any, Literal, Self, get_args
 
-from gpt_tokenizers._json import FORMAT_VERSION, field, read_json_object, write_text_atomic
+from gpt_tokenizers._json import FORMAT_VERSION, field, read_json_object
+from gpt_tokenizers.atomic import write_text_atomic
 from gpt_tokenizers.errors import TokenizerError
 
 Unknown = Literal["error", "replace", "skip"]

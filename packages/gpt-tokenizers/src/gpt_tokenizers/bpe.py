@@ -2,65 +2,34 @@
 
 Ids 0..255 are single bytes, merge k creates id 256 + k, and special tokens come after the
 merges. Encoding goes through a `tiktoken.Encoding` built from these ranks; `reference.py`
-holds the same algorithm in plain Python.
+holds the same algorithms (encoding and training) in plain Python, and `bpe_files.py` the
+JSON and tiktoken rank file formats.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import os
-from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from itertools import chain
-from pathlib import Path
 from typing import Any, Literal, TypeAlias
 
 import tiktoken
 
 from gpt_tokenizers import reference
-from gpt_tokenizers._json import (
-    FORMAT_VERSION,
-    dumps_compact_lists,
-    field,
-    read_json_object,
-    write_text_atomic,
-)
-from gpt_tokenizers._progress import Progress
+from gpt_tokenizers._json import dumps_compact_lists, read_json_object
+from gpt_tokenizers.atomic import write_text_atomic
+from gpt_tokenizers.bpe_files import bpe_fields, bpe_to_dict, rank_file_text, read_rank_file
 from gpt_tokenizers.errors import TokenizerError
 from gpt_tokenizers.patterns import pattern_name, resolve_pattern
 from gpt_tokenizers.pretokenize import count_files, count_texts, default_processes, safe_pieces
-from gpt_tokenizers.trainer import train_merges
+from gpt_tokenizers.trainer import check_specials, train_bpe
 
 EOT = "<|endoftext|>"
 # Texts at least this long are cut at safe line breaks and encoded on several threads.
 PARALLEL_ENCODE_CHARS = 1 << 16
 AllowedSpecial: TypeAlias = Literal["all"] | AbstractSet[str]
 DisallowedSpecial: TypeAlias = Literal["all"] | Collection[str]
-
-
-def _check_specials(special_tokens: Iterable[str]) -> list[str]:
-    specials = list(special_tokens)
-    for s in specials:
-        if not isinstance(s, str) or not s:
-            raise TokenizerError(f"special tokens must be non-empty strings, got {s!r}")
-    dupes = sorted(s for s, n in Counter(specials).items() if n > 1)
-    if dupes:
-        raise TokenizerError(f"special tokens listed more than once: {dupes}")
-    return specials
-
-
-def _check_vocab_size(vocab_size: int, specials: Sequence[str]) -> int:
-    if isinstance(vocab_size, bool) or not isinstance(vocab_size, int):
-        raise TokenizerError(f"vocab_size must be an int, got {vocab_size!r}")
-    minimum = 256 + len(specials)
-    if vocab_size < minimum:
-        raise TokenizerError(
-            f"vocab_size {vocab_size} is too small: byte-level BPE needs at least 256 byte "
-            f"tokens plus {len(specials)} special token(s), so at least {minimum}"
-        )
-    return vocab_size - minimum
 
 
 class BPETokenizer:
@@ -95,7 +64,7 @@ class BPETokenizer:
         if isinstance(special_tokens, Mapping):
             special = dict(special_tokens)
         else:
-            names = _check_specials(special_tokens)
+            names = check_specials(special_tokens)
             special = {s: len(vocab) + i for i, s in enumerate(names)}
         used: dict[int, str] = {}
         for name, idx in special.items():
@@ -137,12 +106,10 @@ class BPETokenizer:
         `vocab_size` counts everything: 256 bytes + merges + special tokens. Special-token
         text in the input is cut out before counting, so no merge ever produces it.
         """
-        specials = _check_specials(special_tokens)
-        num_merges = _check_vocab_size(vocab_size, specials)
-        pat = resolve_pattern(pattern)
-        progress = Progress(verbose)
-        counts = count_texts(texts, pat, specials, processes, progress)
-        return cls._from_counts(counts, num_merges, pat, specials, progress)
+        merges, pat, specials = train_bpe(
+            count_texts, texts, vocab_size, pattern, special_tokens, verbose, processes
+        )
+        return cls(merges, pat, specials)
 
     @classmethod
     def train_files(
@@ -155,29 +122,13 @@ class BPETokenizer:
         processes: int | None = None,
     ) -> BPETokenizer:
         """Train on UTF-8 text files, read in pieces by several processes (see `train`)."""
-        specials = _check_specials(special_tokens)
-        num_merges = _check_vocab_size(vocab_size, specials)
-        pat = resolve_pattern(pattern)
         path_list = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
         if not path_list:
             raise TokenizerError("no training files given")
-        progress = Progress(verbose)
-        counts = count_files(path_list, pat, specials, processes, progress)
-        return cls._from_counts(counts, num_merges, pat, specials, progress)
-
-    @classmethod
-    def _from_counts(
-        cls,
-        counts: Counter[str],
-        num_merges: int,
-        pattern: str,
-        specials: Sequence[str],
-        progress: Progress,
-    ) -> BPETokenizer:
-        progress.message(f"{len(counts):,} unique chunks; learning {num_merges:,} merges")
-        chunks = ((chunk.encode("utf-8"), n) for chunk, n in counts.items())
-        merges = train_merges(chunks, num_merges, progress)
-        return cls(merges, pattern, specials)
+        merges, pat, specials = train_bpe(
+            count_files, path_list, vocab_size, pattern, special_tokens, verbose, processes
+        )
+        return cls(merges, pat, specials)
 
     # ---- properties -----------------------------------------------------------------------
 
@@ -359,19 +310,7 @@ class BPETokenizer:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-able form written by `save`."""
-        obj: dict[str, Any] = {
-            "format_version": FORMAT_VERSION,
-            "type": "bpe",
-            "pattern_name": pattern_name(self._pattern),
-            "pattern": self._pattern,
-            "vocab_size": self.vocab_size,
-            "special_tokens": self._special,
-        }
-        byte_order = [t[0] for t in self._vocab[:256]]
-        if byte_order != list(range(256)):
-            obj["byte_order"] = byte_order  # id i is the single byte byte_order[i]
-        obj["merges"] = [list(m) for m in self.merges]
-        return obj
+        return bpe_to_dict(self._vocab, self.merges, self._pattern, self._special, self.vocab_size)
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the tokenizer as one human-readable JSON file (merges one per line)."""
@@ -390,49 +329,19 @@ class BPETokenizer:
     @classmethod
     def from_dict(cls, obj: dict[str, Any], source: str = "tokenizer") -> BPETokenizer:
         """Build from the `to_dict` form, with errors naming the bad key or entry."""
-        pattern = field(obj, "pattern", str, source)
+        f = bpe_fields(obj, source)
         try:
-            pattern = resolve_pattern(pattern)
-        except TokenizerError as exc:
-            raise TokenizerError(f"{source}: 'pattern': {exc}") from None
-        merges_raw = field(obj, "merges", list, source)
-        merges: list[tuple[int, int]] = []
-        for k, m in enumerate(merges_raw):
-            ok = (
-                isinstance(m, list)
-                and len(m) == 2
-                and all(isinstance(x, int) and not isinstance(x, bool) for x in m)
-            )
-            if not ok:
-                raise TokenizerError(
-                    f"{source}: 'merges'[{k}] must be a pair of integer ids, got {m!r}"
-                )
-            merges.append((m[0], m[1]))
-        specials = obj.get("special_tokens", {})
-        if not isinstance(specials, dict) or not all(
-            isinstance(v, int) and not isinstance(v, bool) for v in specials.values()
-        ):
-            raise TokenizerError(f"{source}: 'special_tokens' must map token text to integer ids")
-        byte_order = obj.get("byte_order")
-        if byte_order is not None and (
-            not isinstance(byte_order, list) or sorted(byte_order) != list(range(256))
-        ):
-            raise TokenizerError(
-                f"{source}: 'byte_order' must list each of the 256 byte values exactly once"
-            )
-        try:
-            tok = cls(merges, pattern, specials)
-            if byte_order is not None:
-                vocab = [bytes([b]) for b in byte_order]
-                for a, b in merges:
+            tok = cls(f.merges, f.pattern, f.special_tokens)
+            if f.byte_order is not None:
+                vocab = [bytes([b]) for b in f.byte_order]
+                for a, b in f.merges:
                     vocab.append(vocab[a] + vocab[b])
-                tok._setup(vocab, merges, pattern, specials)
+                tok._setup(vocab, f.merges, f.pattern, f.special_tokens)
         except TokenizerError as exc:
             raise TokenizerError(f"{source}: {exc}") from None
-        declared = obj.get("vocab_size")
-        if declared is not None and declared != tok.vocab_size:
+        if f.vocab_size is not None and f.vocab_size != tok.vocab_size:
             raise TokenizerError(
-                f"{source}: 'vocab_size' is {declared} but the merges and special tokens "
+                f"{source}: 'vocab_size' is {f.vocab_size} but the merges and special tokens "
                 f"give {tok.vocab_size}"
             )
         return tok
@@ -442,8 +351,7 @@ class BPETokenizer:
 
         Special tokens are not part of that format; pass them again when importing.
         """
-        lines = [f"{base64.b64encode(t).decode('ascii')} {i}\n" for i, t in enumerate(self._vocab)]
-        write_text_atomic(path, "".join(lines))
+        write_text_atomic(path, rank_file_text(self._vocab))
 
     @classmethod
     def from_tiktoken_file(
@@ -455,39 +363,8 @@ class BPETokenizer:
         """Read a tiktoken rank file (e.g. cl100k_base.tiktoken with pattern="gpt4",
         o200k_base.tiktoken with pattern="o200k"). Special tokens, given as a list, get the
         ids after the ranks; a mapping keeps the ids given (e.g. {"<|endoftext|>": 100257})."""
-        p = Path(path)
-        if not p.exists():
-            raise FileNotFoundError(f"tiktoken rank file not found: {p}")
-        by_rank: dict[int, bytes] = {}
-        with open(p, "rb") as f:
-            for lineno, line in enumerate(f, start=1):
-                if not line.strip():
-                    continue
-                parts = line.split()
-                try:
-                    if len(parts) != 2:
-                        raise ValueError
-                    token, rank = base64.b64decode(parts[0], validate=True), int(parts[1])
-                except (ValueError, binascii.Error):
-                    raise TokenizerError(
-                        f"{p}:{lineno}: expected 'base64-token rank', got {line[:80]!r}"
-                    ) from None
-                if rank in by_rank:
-                    raise TokenizerError(f"{p}:{lineno}: rank {rank} appears twice")
-                by_rank[rank] = token
-        n = len(by_rank)
-        if n < 256:
-            raise TokenizerError(f"{p}: has {n} ranks; a byte-level BPE needs at least 256")
-        missing = next((r for r in range(n) if r not in by_rank), None)
-        if missing is not None:
-            raise TokenizerError(
-                f"{p}: ranks must be 0..{n - 1} without gaps; {missing} is missing"
-            )
-        vocab = [by_rank[r] for r in range(n)]
-        if sorted(t[0] for t in vocab[:256] if len(t) == 1) != list(range(256)):
-            raise TokenizerError(f"{p}: ranks 0..255 must be the 256 single bytes")
         tok = cls.__new__(cls)
-        tok._setup(vocab, None, resolve_pattern(pattern), special_tokens)
+        tok._setup(read_rank_file(path), None, resolve_pattern(pattern), special_tokens)
         return tok
 
     def __repr__(self) -> str:

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import regex
+from tqdm import tqdm
 
-from gpt_tokenizers._progress import Progress
 from gpt_tokenizers.errors import TokenizerError
 
 PIECE_CHARS = 4_000_000  # target size of one unit of work (characters or bytes)
@@ -146,35 +146,36 @@ def _run(
     func: Callable[[Any], tuple[dict[str, int], int]],
     processes: int,
     total: int | None,
-    progress: Progress,
+    show_progress: bool,
 ) -> Counter[str]:
     """Run count tasks and merge their counts: here, one by one, when processes <= 1, else
-    in a pool with a bounded queue (so iterators stream)."""
+    in a pool with a bounded queue (so iterators stream). The bar counts input bytes
+    (characters for texts) and shows the unique chunks so far."""
     counts: Counter[str] = Counter()
-    done = 0
-    if processes <= 1:
-        for task in tasks:
-            part, size = func(task)
+    unit = "B" if total is not None else "char"
+    with tqdm(
+        total=total, desc="counting chunks", unit=unit, unit_scale=True, disable=not show_progress
+    ) as bar:
+
+        def add(result: tuple[dict[str, int], int]) -> None:
+            part, size = result
             counts.update(part)
-            done += size
-            progress.counting(done, total, len(counts), final=False)
-        progress.counting(done, total, len(counts), final=True)
-        return counts
-    with _pool(processes) as pool:
-        pending: deque[multiprocessing.pool.AsyncResult[tuple[dict[str, int], int]]] = deque()
-        for task in tasks:
-            pending.append(pool.apply_async(func, (task,)))
-            while len(pending) >= 2 * processes or (pending and pending[0].ready()):
-                part, size = pending.popleft().get()
-                counts.update(part)
-                done += size
-                progress.counting(done, total, len(counts), final=False)
-        while pending:
-            part, size = pending.popleft().get()
-            counts.update(part)
-            done += size
-            progress.counting(done, total, len(counts), final=False)
-    progress.counting(done, total, len(counts), final=True)
+            bar.set_postfix_str(f"{len(counts):,} unique", refresh=False)
+            bar.update(size)
+
+        if processes <= 1:
+            for task in tasks:
+                add(func(task))
+            return counts
+        with _pool(processes) as pool:
+            pending: deque[multiprocessing.pool.AsyncResult[tuple[dict[str, int], int]]]
+            pending = deque()
+            for task in tasks:
+                pending.append(pool.apply_async(func, (task,)))
+                while len(pending) >= 2 * processes or (pending and pending[0].ready()):
+                    add(pending.popleft().get())
+            while pending:
+                add(pending.popleft().get())
     return counts
 
 
@@ -183,11 +184,9 @@ def count_texts(
     pattern: str,
     specials: Sequence[str] = (),
     processes: int | None = None,
-    progress: Progress | None = None,
+    show_progress: bool = False,
 ) -> Counter[str]:
     """Count chunks over a string or an iterator of strings (each string split on its own)."""
-    progress = progress or Progress(False)
-    progress.restart()
     spec = tuple(specials)
     procs = processes or default_processes()
     source: Iterable[str] = [texts] if isinstance(texts, str) else texts
@@ -216,7 +215,7 @@ def count_texts(
         procs = 1  # one batch of input: a pool would only add start-up time
     batches_all = [first] if second is None else _chain(first, second, it)
     tasks = ((batch, pattern, spec) for batch in batches_all)
-    return _run(tasks, _count_batch, procs, None, progress)
+    return _run(tasks, _count_batch, procs, None, show_progress)
 
 
 def _chain(first: list[str], second: list[str], rest: Iterator[list[str]]) -> Iterator[list[str]]:
@@ -230,11 +229,9 @@ def count_files(
     pattern: str,
     specials: Sequence[str] = (),
     processes: int | None = None,
-    progress: Progress | None = None,
+    show_progress: bool = False,
 ) -> Counter[str]:
     """Count chunks over files (UTF-8), streamed in byte ranges by several processes."""
-    progress = progress or Progress(False)
-    progress.restart()
     spec = tuple(specials)
     files: list[tuple[str, int]] = []
     for p in paths:
@@ -253,4 +250,4 @@ def count_files(
     )
     if total < PARALLEL_MIN:
         procs = 1  # small input: one process is faster than a pool
-    return _run(tasks, _count_range, procs, total, progress)
+    return _run(tasks, _count_range, procs, total, show_progress)

@@ -1,4 +1,6 @@
-"""The BPE merge loop: from chunk counts to an ordered list of merges.
+"""BPE training: checked arguments and counted chunks in, an ordered list of merges out.
+
+`train_bpe` is what `BPETokenizer.train` / `train_files` run; `train_merges` is the loop.
 
 Rule: at every step the most frequent adjacent pair wins; among equally frequent pairs the
 smallest (left id, right id) wins, the rule rustbpe and HF tokenizers use. Merge k creates
@@ -19,22 +21,77 @@ Why it is fast in pure Python:
 from __future__ import annotations
 
 import heapq
+import sys
 import warnings
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
-from gpt_tokenizers._progress import Progress
+from tqdm import tqdm
+
+from gpt_tokenizers.errors import TokenizerError
+from gpt_tokenizers.patterns import resolve_pattern
+
+# The bar is moved once per this many merges: a per-merge update would cost more than a
+# cheap merge late in training.
+PROGRESS_EVERY = 64
+
+
+def check_specials(special_tokens: Iterable[str]) -> list[str]:
+    """The special tokens as a list, checked to be distinct non-empty strings."""
+    specials = list(special_tokens)
+    for s in specials:
+        if not isinstance(s, str) or not s:
+            raise TokenizerError(f"special tokens must be non-empty strings, got {s!r}")
+    dupes = sorted(s for s, n in Counter(specials).items() if n > 1)
+    if dupes:
+        raise TokenizerError(f"special tokens listed more than once: {dupes}")
+    return specials
+
+
+def merges_for(vocab_size: int, specials: Sequence[str]) -> int:
+    """How many merges make a vocabulary of `vocab_size` (256 bytes + merges + specials)."""
+    if isinstance(vocab_size, bool) or not isinstance(vocab_size, int):
+        raise TokenizerError(f"vocab_size must be an int, got {vocab_size!r}")
+    minimum = 256 + len(specials)
+    if vocab_size < minimum:
+        raise TokenizerError(
+            f"vocab_size {vocab_size} is too small: byte-level BPE needs at least 256 byte "
+            f"tokens plus {len(specials)} special token(s), so at least {minimum}"
+        )
+    return vocab_size - minimum
+
+
+def train_bpe(
+    count: Callable[..., Counter[str]],
+    source: Any,
+    vocab_size: int,
+    pattern: str,
+    special_tokens: Sequence[str],
+    verbose: bool,
+    processes: int | None,
+) -> tuple[list[tuple[int, int]], str, list[str]]:
+    """Count the chunks of `source` with `count` (`count_texts` or `count_files`), then
+    learn the merges: (merges, resolved pattern, special tokens) for `BPETokenizer`."""
+    specials = check_specials(special_tokens)
+    num_merges = merges_for(vocab_size, specials)
+    pat = resolve_pattern(pattern)
+    counts = count(source, pat, specials, processes, show_progress=verbose)
+    if verbose:
+        print(f"{len(counts):,} unique chunks; learning {num_merges:,} merges", file=sys.stderr)
+    chunks = ((chunk.encode("utf-8"), n) for chunk, n in counts.items())
+    return train_merges(chunks, num_merges, show_progress=verbose), pat, specials
 
 
 def train_merges(
     chunks: Iterable[tuple[bytes, int]],
     num_merges: int,
-    progress: Progress | None = None,
+    show_progress: bool = False,
 ) -> list[tuple[int, int]]:
     """Learn up to `num_merges` merges from (chunk bytes, count) pairs.
 
     Stops early, with a warning, when no pair is left to merge.
     """
-    progress = progress or Progress(False)
     words: list[list[int]] = []
     counts: list[int] = []
     for chunk, count in chunks:
@@ -68,8 +125,10 @@ def train_merges(
     heappop, heappush = heapq.heappop, heapq.heappush
 
     merges: list[tuple[int, int]] = []
-    progress.restart()
+    bar = tqdm(total=num_merges, desc="merges", unit="merge", disable=not show_progress)
     for k in range(num_merges):
+        if k % PROGRESS_EVERY == 0:
+            bar.update(k - bar.n)
         # Pop the best pair, refreshing stale entries on the way.
         while heap:
             entry = heappop(heap)
@@ -124,33 +183,25 @@ def train_merges(
                 continue  # stale index entry: the pair left this chunk in an earlier merge
             c = counts[i]
             # Only windows touching an occurrence change: drop the old, add the new.
+            made: dict[int, int] = {}  # new pair -> its occurrences in this chunk
             prev_end = -1
             for p in pos:
                 if p > 0 and p != prev_end:
                     left = w[p - 1]
-                    okey = (left << shift) | a
-                    pair_counts[okey] -= c
+                    pair_counts[(left << shift) | a] -= c
                     nkey = (left << shift) | new
-                    new_counts[nkey] = nget(nkey, 0) + c
-                    lst = new_where.get(nkey)
-                    if lst is None:
-                        new_where[nkey] = [i]
-                    elif lst[-1] != i:
-                        lst.append(i)
+                    made[nkey] = made.get(nkey, 0) + 1
                 if p + 2 < n:
                     right = w[p + 2]
-                    okey = (b << shift) | right
-                    pair_counts[okey] -= c
+                    pair_counts[(b << shift) | right] -= c
                     if right == a and p + 3 < n and w[p + 3] == b:
                         right = new  # the next occurrence is adjacent: window (new, new)
                     nkey = (new << shift) | right
-                    new_counts[nkey] = nget(nkey, 0) + c
-                    lst = new_where.get(nkey)
-                    if lst is None:
-                        new_where[nkey] = [i]
-                    elif lst[-1] != i:
-                        lst.append(i)
+                    made[nkey] = made.get(nkey, 0) + 1
                 prev_end = p + 2
+            for nkey, m in made.items():
+                new_counts[nkey] = nget(nkey, 0) + m * c
+                new_where.setdefault(nkey, []).append(i)
             # Rewrite the chunk in place, right to left so positions stay valid.
             for p in reversed(pos):
                 w[p : p + 2] = (new,)
@@ -159,6 +210,6 @@ def train_merges(
             pair_counts[nkey] = c
             heappush(heap, (-c << shift2) | nkey)
         where.update(new_where)
-        progress.merging(k + 1, num_merges, final=False)
-    progress.merging(len(merges), num_merges, final=True)
+    bar.update(len(merges) - bar.n)
+    bar.close()
     return merges
