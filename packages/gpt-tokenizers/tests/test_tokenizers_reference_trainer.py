@@ -1,0 +1,72 @@
+"""The fast BPE trainer learns exactly the merges of the readable reference trainer."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+from gpt_tokenizers import BPETokenizer
+from gpt_tokenizers import reference_trainer as ref
+from gpt_tokenizers.patterns import GPT2_PATTERN, GPT4_PATTERN, O200K_PATTERN
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+EOT = "<|endoftext|>"
+
+INPUTS = {
+    "prose": (
+        "The quick brown fox jumps over the lazy dog. Don't panic! It's 2024, isn't it?\n"
+        "Ünïcödé wörds, naïve café, 東京 and 北京, emoji 👋🏽 🇫🇷 ❤️.\n" * 4
+    ),
+    # Overlapping pairs: "aaaa" holds (a, a) three times but merges only twice.
+    "runs": "aaaaaaaaa aaaa aaa bbbb ababab aabbaabb " * 3,
+    # Every pair occurs once: each step is a tie, won by the smallest (left, right).
+    "ties": "zyxwvutsrqponmlkjihgfedcba",
+    "specials": f"hello world{EOT}hello there{EOT}{EOT}<|end|>world hello",
+    "whitespace": "    indented   code(x, y) -> {z: 1_000_000}\n\n\n\t\t  \r\nok\r\n",
+}
+
+
+def _both(
+    texts: str | list[str], vocab_size: int, pattern: str, specials: list[str]
+) -> tuple[BPETokenizer, list[tuple[int, int]]]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # small inputs run out of pairs: both stop early
+        fast = BPETokenizer.train(texts, vocab_size, pattern=pattern, special_tokens=specials)
+    merges = ref.train(texts, vocab_size - 256 - len(specials), pattern, specials)
+    return fast, merges
+
+
+@pytest.mark.parametrize("name", sorted(INPUTS))
+@pytest.mark.parametrize("pattern", [GPT2_PATTERN, GPT4_PATTERN, O200K_PATTERN])
+def test_same_merges_and_vocab_as_reference(name: str, pattern: str) -> None:
+    fast, merges = _both(INPUTS[name], 256 + 60 + 2, pattern, [EOT, "<|end|>"])
+    assert fast.merges == merges
+    vocab = ref.build_vocab(merges)
+    assert [fast.token_bytes(i) for i in range(len(vocab))] == vocab
+    assert not any(EOT.encode() in token for token in vocab)  # special text is never merged
+
+
+def test_ties_go_to_the_smallest_pair() -> None:
+    # Chunks "zy" and " xw": every pair occurs once, so each step is a tie.
+    fast, merges = _both("zy xw", 259, GPT4_PATTERN, [])
+    assert merges == fast.merges == [(32, 120), (122, 121), (256, 119)]
+
+
+def test_several_texts_are_split_separately() -> None:
+    fast, merges = _both(["ab", "cd"], 300, GPT4_PATTERN, [])
+    assert fast.merges == merges == [(97, 98), (99, 100)]  # no (b, c) across the texts
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    texts=st.lists(
+        st.lists(st.sampled_from([*"aab  \n.é👋", EOT, "'s", "12"]), max_size=60).map("".join),
+        min_size=1,
+        max_size=4,
+    ),
+    extra=st.integers(min_value=0, max_value=40),
+)
+def test_random_text_gives_the_reference_merges(texts: list[str], extra: int) -> None:
+    fast, merges = _both(texts, 256 + 1 + extra, GPT4_PATTERN, [EOT])
+    assert fast.merges == merges
