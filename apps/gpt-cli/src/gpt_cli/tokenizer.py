@@ -19,9 +19,6 @@ from pathlib import Path
 
 from gpt_cli._common import fail, user_errors
 
-# Background colours cycled over tokens (256-colour ANSI, light shades under black text).
-_COLOURS = (153, 194, 224, 230, 189, 159)
-
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
@@ -115,74 +112,28 @@ def _parse_ids(raw: str, source: str) -> list[int]:
         fail(f"{source}: expected integer ids separated by spaces or commas, or a JSON list")
 
 
-def _encode(tok: object, text: str, allow_special: bool) -> list[int]:
-    from gpt_tokenizers import BPETokenizer
-
-    if isinstance(tok, BPETokenizer):
-        return tok.encode(text, allowed_special="all" if allow_special else frozenset())
-    return tok.encode(text)  # type: ignore[attr-defined, no-any-return]
-
-
 def _train(args: argparse.Namespace) -> None:
-    from gpt_tokenizers import BPETokenizer, CharTokenizer, WordTokenizer
+    from gpt_tokenizers.loading import train_tokenizer
 
-    for path in args.input:
-        if not path.is_file():
-            raise FileNotFoundError(f"input file not found: {path}")
     if args.kind != "char" and args.vocab_size is None:
         fail(f"--vocab-size is required for a {args.kind} tokenizer")
     start = time.perf_counter()
-    if args.kind == "bpe":
-        tok: BPETokenizer | CharTokenizer | WordTokenizer = BPETokenizer.train_files(
-            args.input,
-            vocab_size=args.vocab_size,
-            pattern=args.pattern,
-            special_tokens=args.special_token,
-            verbose=not args.quiet,
-            processes=args.processes,
-        )
-    else:
-        texts = (p.read_text(encoding="utf-8") for p in args.input)
-        if args.kind == "char":
-            tok = CharTokenizer.from_text(texts, unknown=args.unknown, bos=args.bos, eos=args.eos)
-        else:
-            tok = WordTokenizer.from_text(texts, args.vocab_size, bos=args.bos, eos=args.eos)
+    tok = train_tokenizer(
+        args.kind,
+        args.input,
+        args.vocab_size,
+        pattern=args.pattern,
+        special_tokens=args.special_token,
+        bos=args.bos,
+        eos=args.eos,
+        unknown=args.unknown,
+        verbose=not args.quiet,
+        processes=args.processes,
+    )
     tok.save(args.out)
     seconds = time.perf_counter() - start
     print(f"trained a {args.kind} tokenizer, vocab size {tok.vocab_size}, in {seconds:.1f}s")
     print(f"wrote {args.out}")
-
-
-def _show(tok: object, ids: list[int], color: bool) -> str:
-    """The text with each token's span coloured (or separated by '|')."""
-    from gpt_tokenizers import BPETokenizer
-
-    spans: list[str] = []
-    pending = b""
-    for i in ids:
-        if isinstance(tok, BPETokenizer):
-            pending += tok.token_bytes(i)
-            try:
-                piece = pending.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                if exc.reason == "unexpected end of data" and len(pending) < 8:
-                    continue  # a character split over tokens: show them as one span
-                piece = pending.decode("utf-8", errors="replace")
-            pending = b""
-        else:
-            piece = tok.decode([i])  # type: ignore[attr-defined]
-        spans.append(piece)
-    if pending:
-        spans.append(pending.decode("utf-8", errors="replace"))
-    if not color:
-        return "|".join(spans)
-    out = []
-    for k, piece in enumerate(spans):
-        code = _COLOURS[k % len(_COLOURS)]
-        # Colour each line of the piece separately so newlines do not smear the colour.
-        lines = piece.split("\n")
-        out.append("\n".join(f"\x1b[30;48;5;{code}m{line}\x1b[0m" for line in lines))
-    return "".join(out)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -191,7 +142,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         if args.command == "train":
             _train(args)
             return
-        from gpt_tokenizers import load_tokenizer
+        from gpt_tokenizers.loading import decode_ids, encode_text, load_tokenizer
+        from gpt_tokenizers.render import describe, format_pieces, token_pieces
 
         tok = load_tokenizer(args.tokenizer)
         if args.command == "decode":
@@ -201,16 +153,11 @@ def main(argv: Sequence[str] | None = None) -> None:
                 if not args.input.is_file():
                     raise FileNotFoundError(f"input file not found: {args.input}")
                 ids = _parse_ids(args.input.read_text(encoding="utf-8"), str(args.input))
-            from gpt_tokenizers import BPETokenizer
-
-            if isinstance(tok, BPETokenizer):
-                text = tok.decode(ids, errors="strict" if args.strict else "replace")
-            else:
-                text = tok.decode(ids)
+            text = decode_ids(tok, ids, strict=args.strict)
             sys.stdout.write(text if text.endswith("\n") else text + "\n")
             return
         text = _read_text(args)
-        ids = _encode(tok, text, args.allow_special)
+        ids = encode_text(tok, text, args.allow_special)
         if args.command == "encode":
             rendered = json.dumps(ids) if args.json else " ".join(map(str, ids))
             if args.out is not None:
@@ -221,10 +168,5 @@ def main(argv: Sequence[str] | None = None) -> None:
                 print(rendered)
             return
         color = not args.no_color and "NO_COLOR" not in os.environ
-        print(_show(tok, ids, color))
-        n_bytes = len(text.encode("utf-8"))
-        ratio = n_bytes / len(ids) if ids else 0.0
-        print(
-            f"{len(text)} characters, {n_bytes} bytes, {len(ids)} tokens: "
-            f"{ratio:.2f} bytes per token"
-        )
+        print(format_pieces(token_pieces(tok, ids), color))
+        print(describe(text, ids))

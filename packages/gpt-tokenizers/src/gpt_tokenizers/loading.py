@@ -1,16 +1,25 @@
-"""`load_tokenizer`: read any saved tokenizer, whatever its type."""
+"""Any tokenizer, whatever its type: load one, train one by kind, encode and decode.
+
+The commands (`uv run tokenizer`) and data preparation go through these so that they need
+no branch per tokenizer type.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
 
 from gpt_tokenizers._json import read_json_object
+from gpt_tokenizers._vocab import Unknown
 from gpt_tokenizers.bpe import BPETokenizer
 from gpt_tokenizers.char import CharTokenizer
 from gpt_tokenizers.errors import TokenizerError
 from gpt_tokenizers.protocol import Tokenizer
 from gpt_tokenizers.word import WordTokenizer
 
+Kind = Literal["bpe", "char", "word"]
 _TYPES: dict[str, type[BPETokenizer] | type[CharTokenizer] | type[WordTokenizer]] = {
     "bpe": BPETokenizer,
     "char": CharTokenizer,
@@ -25,3 +34,52 @@ def load_tokenizer(path: str | os.PathLike[str]) -> Tokenizer:
     if cls is None:
         raise TokenizerError(f"{path}: unknown tokenizer type {kind!r} (expected {sorted(_TYPES)})")
     return cls.load(path)
+
+
+def train_tokenizer(
+    kind: Kind,
+    paths: Sequence[str | os.PathLike[str]],
+    vocab_size: int | None = None,
+    pattern: str = "gpt4",
+    special_tokens: Sequence[str] = (),
+    bos: bool = False,
+    eos: bool = False,
+    unknown: Unknown = "error",
+    verbose: bool = False,
+    processes: int | None = None,
+) -> Tokenizer:
+    """Train a `kind` tokenizer on UTF-8 files. bpe: `pattern`, `special_tokens`, `processes`;
+    char: `unknown`; char and word: `bos`, `eos`. bpe and word need `vocab_size`."""
+    if kind not in _TYPES:
+        raise TokenizerError(f"unknown tokenizer kind {kind!r} (expected {sorted(_TYPES)})")
+    for path in paths:
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"input file not found: {path}")
+    if kind != "char" and vocab_size is None:
+        raise TokenizerError(f"a {kind} tokenizer needs a vocabulary size (--vocab-size N)")
+    if kind == "bpe":
+        assert vocab_size is not None
+        return BPETokenizer.train_files(
+            paths, vocab_size, pattern, special_tokens, verbose=verbose, processes=processes
+        )
+    texts = (Path(p).read_text(encoding="utf-8") for p in paths)
+    if kind == "char":
+        return CharTokenizer.from_text(texts, unknown=unknown, bos=bos, eos=eos)
+    assert vocab_size is not None
+    return WordTokenizer.from_text(texts, vocab_size, bos=bos, eos=eos)
+
+
+def encode_text(tok: Tokenizer, text: str, allow_special: bool = False) -> list[int]:
+    """Ids of `text`; `allow_special` (BPE) encodes special-token text as the special token,
+    otherwise such text raises a TokenizerError."""
+    if isinstance(tok, BPETokenizer):
+        return tok.encode(text, allowed_special="all" if allow_special else frozenset())
+    return tok.encode(text)
+
+
+def decode_ids(tok: Tokenizer, ids: Sequence[int], strict: bool = False) -> str:
+    """Text of `ids`; `strict` (BPE) raises on ids that do not form valid UTF-8 instead of
+    showing U+FFFD."""
+    if isinstance(tok, BPETokenizer):
+        return tok.decode(ids, errors="strict" if strict else "replace")
+    return tok.decode(ids)

@@ -15,9 +15,10 @@ Why it is fast in pure Python:
 - a heap holds (-count, pair) packed into one int, so its smallest entry is the highest
   count and, among equal counts, the smallest (left, right): the tie rule above, which
   `reference_trainer.py` states as `min(stats, key=lambda p: (-stats[p], p))`. Entries
-  go stale when counts drop and are fixed lazily when they reach the top. Counts of existing pairs only ever drop, and a pair
-  only gains count in the merge that creates its newer token, so every pair is pushed once
-  with its full count and a stale top is always an over-estimate.
+  go stale when counts drop and are fixed lazily when they reach the top. Counts of
+  existing pairs only ever drop, and a pair only gains count in the merge that creates its
+  newer token, so every pair is pushed once with its full count and a stale top is always
+  an over-estimate.
 """
 
 from __future__ import annotations
