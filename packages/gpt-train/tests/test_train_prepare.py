@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from gpt_tokenizers import CharTokenizer, load_tokenizer
+from gpt_tokenizers import CharTokenizer, TokenizerError, load_tokenizer
 from gpt_train import TrainError
 from gpt_train.htmltext import html_to_text
 from gpt_train.prepare import prepare_data, token_dtype
@@ -175,3 +175,34 @@ def test_html_to_text_keeps_only_visible_text() -> None:
         "Shall I compare thee to a summer's day?",
         "Thou art more lovely and more temperate.",
     ]
+
+
+def test_progress_bars_on_stderr_unless_quiet(
+    tmp_path: Path, server: _Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = tmp_path / "s.txt"
+    src.write_bytes(PLAIN)
+    url = f"{server.url}/hamlet.txt"
+    prepare_data([str(src), url], tmp_path / "out", cache_dir=tmp_path / "c", progress=True)
+    err = capsys.readouterr().err
+    assert "download hamlet.txt: 100%" in err
+    assert "tokenize: 100%" in err
+    prepare_data([str(src), url], tmp_path / "out2", cache_dir=tmp_path / "c2", progress=False)
+    assert capsys.readouterr().err == ""
+
+
+def test_failed_prepare_leaves_no_partial_files(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    src = tmp_path / "s.txt"
+    src.write_text("abc abc abc\n" * 50)
+    prepare_data([str(src)], out, progress=False)
+    before = {name: (out / name).read_bytes() for name in ("train.bin", "val.bin")}
+    # A tokenizer that knows only some of the characters fails halfway through the text.
+    narrow = tmp_path / "narrow.json"
+    CharTokenizer.from_text("abc \n").save(narrow)
+    src.write_text("abc abc abc\n" * 50 + "xyz\n")
+    with pytest.raises(TokenizerError, match="char 'x'"):
+        prepare_data([str(src)], out, tokenizer=str(narrow), progress=False)
+    assert not (out / "meta.json").exists()  # the folder no longer claims to be complete
+    assert {name: (out / name).read_bytes() for name in before} == before  # old files whole
+    assert sorted(p.name for p in out.iterdir()) == ["tokenizer.json", "train.bin", "val.bin"]

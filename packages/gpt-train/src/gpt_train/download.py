@@ -3,7 +3,7 @@
 A URL may carry its expected checksum as a fragment, `https://host/file.txt#sha256=<hex>`
 (fragments are never sent to the server). Files are cached under `cache_dir` (default
 $GPTKIT_CACHE_DIR or ~/.cache/gptkit/downloads) by a hash of the URL, written to a temporary
-name and renamed, so an interrupted download never looks complete.
+name and renamed (`gpt_tokenizers.atomic`), so an interrupted download never looks complete.
 """
 
 from __future__ import annotations
@@ -17,8 +17,10 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from gpt_tokenizers.atomic import atomic_path, write_text_atomic
+from tqdm import tqdm
+
 from gpt_train.errors import TrainError
-from gpt_train.progress import Progress
 
 _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 
@@ -87,31 +89,30 @@ def download(
             return Downloaded(url, path, digest, marker.exists())
         path.unlink()  # a stale or corrupt cached copy: fetch again
 
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
     h = hashlib.sha256()
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
+        with atomic_path(path) as tmp, urllib.request.urlopen(url, timeout=timeout) as resp:
             ctype = resp.headers.get("Content-Type", "")
             total = resp.headers.get("Content-Length")
-            bar = Progress(
-                float(total) if total else None, desc=f"download {name}", unit="B",
-                enabled=progress,
-            )  # fmt: skip
-            with tmp.open("wb") as f:
+            bar = tqdm(
+                total=int(total) if total else None,
+                desc=f"download {name}",
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                disable=not progress,
+            )
+            with bar, tmp.open("wb") as f:
                 while block := resp.read(1 << 16):
                     f.write(block)
                     h.update(block)
-                    bar.advance(len(block))
-            bar.close()
+                    bar.update(len(block))
+            digest = h.hexdigest()
+            if expected is not None and digest != expected:
+                raise TrainError(f"{url}: sha256 mismatch: expected {expected}, got {digest}")
+            is_html = "html" in ctype.lower() or safe.lower().endswith((".html", ".htm"))
+            if is_html:
+                write_text_atomic(marker, ctype)
     except (urllib.error.URLError, OSError, ValueError) as exc:
-        tmp.unlink(missing_ok=True)
         raise TrainError(f"could not download {url}: {exc}") from exc
-    digest = h.hexdigest()
-    if expected is not None and digest != expected:
-        tmp.unlink(missing_ok=True)
-        raise TrainError(f"{url}: sha256 mismatch: expected {expected}, got {digest}")
-    is_html = "html" in ctype.lower() or safe.lower().endswith((".html", ".htm"))
-    if is_html:
-        marker.write_text(ctype)
-    os.replace(tmp, path)
     return Downloaded(url, path, digest, is_html)

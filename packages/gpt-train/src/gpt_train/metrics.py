@@ -7,9 +7,10 @@ logged again), then appends: no step ever appears twice.
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
 from typing import Any
+
+from gpt_tokenizers.atomic import atomic_path
 
 COLUMNS = [
     "step",
@@ -48,12 +49,10 @@ class MetricsLogger:
                 kept = [
                     r for r in csv.DictReader(f) if r.get("step") and int(r["step"]) <= resume_from
                 ]
-        tmp = path.with_name(path.name + ".tmp")
-        with tmp.open("w", newline="") as f:
+        with atomic_path(path) as tmp, tmp.open("w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
             writer.writeheader()
             writer.writerows(kept)
-        os.replace(tmp, path)
         self.last_step = int(kept[-1]["step"]) if kept else -1
         self.file = path.open("a", newline="")
         self.writer = csv.DictWriter(self.file, fieldnames=COLUMNS, extrasaction="ignore")

@@ -16,20 +16,21 @@ from __future__ import annotations
 
 import codecs
 import json
-import os
 import shutil
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
+from gpt_tokenizers.atomic import atomic_path, write_text_atomic
+from tqdm import tqdm
 
 from gpt_train.download import download, is_url, sha256_file
 from gpt_train.errors import TrainError
 from gpt_train.htmltext import html_to_text, looks_like_html
-from gpt_train.progress import Progress
 
 TEXT_SUFFIXES = {".txt", ".md", ".rst", ".text", ".html", ".htm"}
 EOT_TEXT = "<|endoftext|>"
@@ -177,7 +178,10 @@ def build_tokenizer(
         if progress:
             print(f"training a BPE tokenizer (vocab {vocab_size}) on {len(sources)} file(s)")
         return gt.BPETokenizer.train_files(
-            [str(s.path) for s in sources], vocab_size=vocab_size, special_tokens=[EOT_TEXT]
+            [str(s.path) for s in sources],
+            vocab_size=vocab_size,
+            special_tokens=[EOT_TEXT],
+            verbose=progress,
         )
     path = Path(spec)
     if not path.is_file():
@@ -197,28 +201,18 @@ def _char_tokenizer(gt: Any, charset: str) -> Any:
 
 
 class _TokenWriter:
-    """Append token arrays to `<path>.tmp`, renamed to `path` by `finish`."""
+    """Append token ids to an open file, counting them."""
 
-    def __init__(self, path: Path, dtype: np.dtype[Any]) -> None:
-        self.path = path
-        self.tmp = path.with_name(path.name + ".tmp")
+    def __init__(self, file: BinaryIO, dtype: np.dtype[Any]) -> None:
+        self.file = file
         self.dtype = dtype
         self.count = 0
-        self.file = self.tmp.open("wb")
 
     def write(self, ids: Sequence[int]) -> None:
         if ids:
             arr = np.asarray(ids, dtype=np.int64)
             self.file.write(arr.astype(self.dtype).tobytes())
             self.count += len(arr)
-
-    def finish(self) -> None:
-        self.file.close()
-        os.replace(self.tmp, self.path)
-
-    def abort(self) -> None:
-        self.file.close()
-        self.tmp.unlink(missing_ok=True)
 
 
 def prepare_data(
@@ -251,9 +245,7 @@ def prepare_data(
         inputs=list(inputs),
         seconds=round(time.perf_counter() - t0, 2),
     )
-    tmp = out / "meta.json.tmp"
-    tmp.write_text(json.dumps(meta, indent=2) + "\n")
-    os.replace(tmp, out / "meta.json")
+    write_text_atomic(out / "meta.json", json.dumps(meta, indent=2) + "\n")
     return meta
 
 
@@ -270,10 +262,18 @@ def _write_tokens(
     eot = tok.eot_id
     encode = getattr(tok, "encode_ordinary", tok.encode)  # literal "<|endoftext|>" is text
     total = sum(s.path.stat().st_size for s in sources)
-    bar = Progress(float(total), desc="tokenize", unit="B", enabled=progress)
-    writers = {name: _TokenWriter(out / f"{name}.bin", dtype) for name in ("train", "val")}
     records = []
-    try:
+    # Each .bin is written beside its final name and renamed into place once complete, so
+    # an error or a kill never leaves half a file; meta.json, written after both, is what
+    # says the pair belongs together.
+    with ExitStack() as stack:
+        bar = stack.enter_context(
+            tqdm(total=total, desc="tokenize", unit="B", unit_scale=True, disable=not progress)
+        )
+        writers = {}
+        for name in ("train", "val"):
+            tmp = stack.enter_context(atomic_path(out / f"{name}.bin"))
+            writers[name] = _TokenWriter(stack.enter_context(tmp.open("wb")), dtype)
         for src in sources:
             size = src.path.stat().st_size
             split = _split_point(src.path, val_fraction)
@@ -282,7 +282,7 @@ def _write_tokens(
                 before = writers[name].count
                 for piece in _chunks(src.path, a, b, chunk_bytes):
                     writers[name].write(encode(piece))
-                    bar.advance(len(piece.encode("utf-8")))
+                    bar.update(len(piece.encode("utf-8")))
                 if b > a and eot is not None:
                     writers[name].write([eot])
                 counts[name] = writers[name].count - before
@@ -296,13 +296,6 @@ def _write_tokens(
                     "val_tokens": counts["val"],
                 }
             )
-    except BaseException:
-        for w in writers.values():
-            w.abort()
-        raise
-    for w in writers.values():
-        w.finish()
-    bar.close()
     if writers["train"].count < 2 or writers["val"].count < 2:
         raise TrainError(
             f"too little text: {writers['train'].count} train and {writers['val'].count} val "
