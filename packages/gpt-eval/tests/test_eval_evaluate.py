@@ -84,3 +84,18 @@ def test_text_and_split_readers(tmp_path: Path) -> None:
     assert read_split_tokens(tmp_path, "val").tolist() == [1, 2, 70000, 4]
     with pytest.raises(EvalError, match=r"prepared split not found: .*train\.bin"):
         read_split_tokens(tmp_path, "train")
+
+
+def test_progress_bar_counts_windows_on_stderr_only_when_asked(
+    model: GPT, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ids = list(("The quick brown fox jumps over the lazy dog. " * 3).encode())
+    quiet = evaluate_ids(model, ids, byte_decode, batch_size=4)
+    assert capsys.readouterr().err == ""
+    shown = evaluate_ids(model, ids, byte_decode, batch_size=4, progress=True)
+    err = capsys.readouterr().err
+    assert "scoring windows: 100%" in err
+    assert f"{shown.windows}/{shown.windows}" in err
+    assert shown == quiet
+    evaluate_ids(model, ids, byte_decode, progress=None)  # captured stderr is no terminal
+    assert capsys.readouterr().err == ""

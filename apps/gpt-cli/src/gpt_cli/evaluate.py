@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections.abc import Sequence
 from pathlib import Path
-
-import numpy as np
 
 from gpt_cli._common import user_errors
 
@@ -42,49 +39,26 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     with user_errors():
-        from gpt_eval import EvalError
-        from gpt_eval.evaluate import evaluate_ids, read_split_tokens, read_text_tokens
-        from gpt_train.runs import load_run
+        from gpt_eval.evaluate import evaluate_run
+        from gpt_tokenizers.atomic import write_text_atomic
 
-        from gpt_cli.sample import resolve_device
-
-        if args.max_tokens is not None and args.max_tokens < 2:
-            raise EvalError(f"--max-tokens must be at least 2, got {args.max_tokens}")
-        if args.batch_size < 1:
-            raise EvalError(f"--batch-size must be at least 1, got {args.batch_size}")
-        run = load_run(args.run, checkpoint=args.checkpoint, device=resolve_device(args.device))
-        ids: Sequence[int] | np.ndarray
-        if args.input is not None:
-            source = str(args.input)
-            ids = read_text_tokens(run.tokenizer, args.input, args.max_tokens)
-        else:
-            data_dir = args.data_dir or Path(run.config.data.dir)
-            source = f"{data_dir}/{args.split}.bin"
-            ids = read_split_tokens(data_dir, args.split, args.max_tokens)
-
-        def progress(done: int, total: int) -> None:
-            print(f"\rscoring windows {done}/{total}", end="", file=sys.stderr, flush=True)
-            if done == total:
-                print(file=sys.stderr)
-
-        show = progress if sys.stderr.isatty() else None
-        result = evaluate_ids(run.model, ids, run.tokenizer.decode, args.batch_size, show)
-        report = {
-            "run": str(args.run),
-            "checkpoint": str(run.checkpoint_path),
-            "step": run.step,
-            "input": source,
-            "seq_len": run.model.config.max_seq_len,
-            **result.to_dict(),
-        }
-        print(f"checkpoint     {run.checkpoint_path} (step {run.step})")
-        print(f"input          {source}")
-        print(f"tokens scored  {result.tokens:,} ({result.bytes:,} bytes, "
-              f"{result.windows} windows of {report['seq_len']})")  # fmt: skip
-        print(f"loss           {result.loss:.4f} nats/token")
-        print(f"perplexity     {result.perplexity:.3f}")
-        print(f"bits per byte  {result.bits_per_byte:.4f}")
+        r = evaluate_run(
+            args.run,
+            checkpoint=args.checkpoint,
+            input_path=args.input,
+            split=args.split,
+            data_dir=args.data_dir,
+            max_tokens=args.max_tokens,
+            batch_size=args.batch_size,
+            device=args.device,
+        )
+        print(f"checkpoint     {r['checkpoint']} (step {r['step']})")
+        print(f"input          {r['input']}")
+        print(f"tokens scored  {r['tokens']:,} ({r['bytes']:,} bytes, "
+              f"{r['windows']} windows of {r['seq_len']})")  # fmt: skip
+        print(f"loss           {r['loss']:.4f} nats/token")
+        print(f"perplexity     {r['perplexity']:.3f}")
+        print(f"bits per byte  {r['bits_per_byte']:.4f}")
         if args.json is not None:
-            args.json.parent.mkdir(parents=True, exist_ok=True)
-            args.json.write_text(json.dumps(report, indent=2) + "\n")
+            write_text_atomic(args.json, json.dumps(r, indent=2) + "\n")
             print(f"wrote {args.json}")

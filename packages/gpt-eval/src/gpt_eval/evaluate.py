@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
 from gpt_eval.errors import EvalError
 
@@ -49,9 +50,12 @@ def total_loss(
     model: Any,
     ids: np.ndarray | Sequence[int],
     batch_size: int = 8,
-    progress: Callable[[int, int], None] | None = None,
+    progress: bool | None = False,
 ) -> tuple[float, int, int]:
-    """Sum of the next-token cross entropy (nats) over all windows: (sum, tokens, windows)."""
+    """Sum of the next-token cross entropy (nats) over all windows: (sum, tokens, windows).
+
+    `progress`: a bar of windows on stderr; None shows it only when stderr is a terminal.
+    """
     import torch
     import torch.nn.functional as F
 
@@ -63,8 +67,13 @@ def total_loss(
     scored = 0
     was_training = model.training
     model.eval()
+    # tqdm's disable=None means: only when stderr is a terminal.
+    disable = None if progress is None else not progress
     try:
-        with torch.inference_mode():
+        with (
+            torch.inference_mode(),
+            tqdm(total=len(spans), desc="scoring windows", unit="win", disable=disable) as bar,
+        ):
             for b in range(0, len(spans), batch_size):
                 batch = spans[b : b + batch_size]
                 width = max(e - s - 1 for s, e in batch)
@@ -82,8 +91,7 @@ def total_loss(
                     reduction="sum",
                 ).item()
                 scored += int((y >= 0).sum().item())
-                if progress is not None:
-                    progress(min(b + batch_size, len(spans)), len(spans))
+                bar.update(len(batch))
     finally:
         model.train(was_training)
     return nats, scored, len(spans)
@@ -94,7 +102,7 @@ def evaluate_ids(
     ids: np.ndarray | Sequence[int],
     decode: Callable[[Sequence[int]], str],
     batch_size: int = 8,
-    progress: Callable[[int, int], None] | None = None,
+    progress: bool | None = False,
 ) -> EvalResult:
     """Evaluate on token ids; `decode` turns the scored ids back into text to count bytes."""
     data = np.asarray(ids, dtype=np.int64)
@@ -150,3 +158,49 @@ def read_split_tokens(
     if len(tokens) < 2:
         raise EvalError(f"{path} holds {len(tokens)} token(s); at least 2 are needed to evaluate")
     return np.asarray(tokens, dtype=np.int64)
+
+
+def evaluate_run(
+    run_dir: str | Path,
+    checkpoint: str = "latest",
+    input_path: str | Path | None = None,
+    split: str | None = None,
+    data_dir: str | Path | None = None,
+    max_tokens: int | None = None,
+    batch_size: int = 8,
+    device: str = "auto",
+    progress: bool | None = None,
+) -> dict[str, Any]:
+    """Score a run's checkpoint on a text file or a prepared split (exactly one of them).
+
+    Returns the report `uv run evaluate` prints and writes: the `EvalResult` figures plus
+    run, checkpoint, step, input and seq_len. `data_dir` defaults to the run's data folder.
+    """
+    from gpt_train.precision import pick_device
+    from gpt_train.runs import load_run
+
+    if (input_path is None) == (split is None):
+        raise EvalError("evaluate needs exactly one of a text file or a prepared split")
+    if max_tokens is not None and max_tokens < 2:
+        raise EvalError(f"--max-tokens must be at least 2, got {max_tokens}")
+    if batch_size < 1:
+        raise EvalError(f"--batch-size must be at least 1, got {batch_size}")
+    run = load_run(run_dir, checkpoint=checkpoint, device=pick_device(device))
+    ids: Sequence[int] | np.ndarray
+    if input_path is not None:
+        source = str(input_path)
+        ids = read_text_tokens(run.tokenizer, input_path, max_tokens)
+    else:
+        assert split is not None
+        folder = Path(data_dir) if data_dir is not None else Path(run.config.data.dir)
+        source = f"{folder}/{split}.bin"
+        ids = read_split_tokens(folder, split, max_tokens)
+    result = evaluate_ids(run.model, ids, run.tokenizer.decode, batch_size, progress)
+    return {
+        "run": str(run_dir),
+        "checkpoint": str(run.checkpoint_path),
+        "step": run.step,
+        "input": source,
+        "seq_len": run.model.config.max_seq_len,
+        **result.to_dict(),
+    }
