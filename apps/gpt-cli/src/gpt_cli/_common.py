@@ -27,6 +27,7 @@ def _user_error_types() -> tuple[type[BaseException], ...]:
         ("gpt_core", "ConfigError"),
         ("gpt_train", "TrainError"),
         ("gpt_eval", "EvalError"),
+        ("gpt_micro", "MicroError"),
     ]:
         try:
             mod = __import__(module, fromlist=[name])

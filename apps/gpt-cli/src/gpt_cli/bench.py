@@ -16,7 +16,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from gpt_cli._common import fail, user_errors
+from gpt_tokenizers.atomic import write_text_atomic
+
+from gpt_cli._common import not_yet_available, user_errors
 
 SUBCOMMANDS = {
     "train": "training tokens/s and MFU, ours vs transformers",
@@ -55,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             try:
                 module = _module(name)
             except ModuleNotFoundError:
-                fail(f"`bench {name}` is not yet available in this version of gptkit", code=3)
+                not_yet_available(f"bench {name}")
             if args.what == "all":
                 sub_parser = argparse.ArgumentParser()
                 module.add_arguments(sub_parser)
@@ -68,7 +70,6 @@ def main(argv: Sequence[str] | None = None) -> None:
             print(f"== bench {name} ==", flush=True)
             results[name] = module.run(sub_args)
     if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
         payload = results if args.what == "all" else results[args.what]
-        args.json.write_text(json.dumps(payload, indent=2) + "\n")
+        write_text_atomic(args.json, json.dumps(payload, indent=2) + "\n")
         print(f"wrote {args.json}")

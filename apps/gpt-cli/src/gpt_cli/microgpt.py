@@ -6,7 +6,7 @@ import argparse
 import time
 from collections.abc import Sequence
 
-from gpt_cli._common import fail, user_errors
+from gpt_cli._common import user_errors
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,57 +45,47 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     with user_errors():
-        from gpt_micro.train import (
-            CharVocab,
-            MicroError,
-            build_model,
-            load_names,
-            sample,
-            train,
+        from gpt_micro.train import CharVocab, build_model, load_names, sample, train
+
+        names = load_names(args.names)
+        vocab = CharVocab.from_names(names)
+        model = build_model(
+            vocab,
+            seed=args.seed,
+            n_embd=args.n_embd,
+            n_layer=args.n_layer,
+            n_head=args.n_head,
+            block_size=args.block_size,
         )
+        print(
+            f"{len(names)} names, vocab {vocab.size} ({len(vocab.chars)} characters + BOS), "
+            f"{model.num_parameters():,} parameters"
+        )
+        start = time.perf_counter()
+        recent: list[float] = []
 
-        try:
-            names = load_names(args.names)
-            vocab = CharVocab.from_names(names)
-            model = build_model(
-                vocab,
-                seed=args.seed,
-                n_embd=args.n_embd,
-                n_layer=args.n_layer,
-                n_head=args.n_head,
-                block_size=args.block_size,
-            )
-            print(
-                f"{len(names)} names, vocab {vocab.size} ({len(vocab.chars)} characters + BOS), "
-                f"{model.num_parameters():,} parameters"
-            )
-            start = time.perf_counter()
-            recent: list[float] = []
+        def progress(step: int, loss: float) -> None:
+            recent.append(loss)
+            if (step + 1) % max(args.log_every, 1) == 0 or step + 1 == args.steps:
+                mean = sum(recent) / len(recent)
+                recent.clear()
+                elapsed = time.perf_counter() - start
+                print(f"step {step + 1:5d}/{args.steps} | loss {mean:.4f} | {elapsed:.1f}s")
 
-            def progress(step: int, loss: float) -> None:
-                recent.append(loss)
-                if (step + 1) % max(args.log_every, 1) == 0 or step + 1 == args.steps:
-                    mean = sum(recent) / len(recent)
-                    recent.clear()
-                    elapsed = time.perf_counter() - start
-                    print(f"step {step + 1:5d}/{args.steps} | loss {mean:.4f} | {elapsed:.1f}s")
-
-            train(
-                model,
-                vocab,
-                names,
-                steps=args.steps,
-                lr=args.lr,
-                batch_size=args.batch_size,
-                seed=args.seed,
-                on_step=progress,
-            )
-            print(f"--- {args.num_samples} new names (temperature {args.temperature}) ---")
-            known = set(names)
-            for name in sample(model, vocab, args.num_samples, args.temperature, args.seed):
-                if not name:
-                    print("(empty: the model ended the name at once)")
-                else:
-                    print(name if name not in known else f"{name}  (in the training list)")
-        except MicroError as exc:
-            fail(str(exc))
+        train(
+            model,
+            vocab,
+            names,
+            steps=args.steps,
+            lr=args.lr,
+            batch_size=args.batch_size,
+            seed=args.seed,
+            on_step=progress,
+        )
+        print(f"--- {args.num_samples} new names (temperature {args.temperature}) ---")
+        known = set(names)
+        for name in sample(model, vocab, args.num_samples, args.temperature, args.seed):
+            if not name:
+                print("(empty: the model ended the name at once)")
+            else:
+                print(name if name not in known else f"{name}  (in the training list)")

@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from gpt_cli._common import fail, user_errors
+from gpt_cli._common import user_errors
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,26 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     with user_errors():
-        from gpt_train.download import is_url
+        from gpt_train.download import attach_checksums
         from gpt_train.prepare import prepare_data
 
-        inputs = list(args.input)
-        if args.sha256:
-            urls = [i for i, s in enumerate(inputs) if is_url(s)]
-            if len(args.sha256) != len(urls):
-                fail(f"{len(args.sha256)} --sha256 value(s) for {len(urls)} URL input(s)")
-            for i, digest in zip(urls, args.sha256, strict=True):
-                inputs[i] = f"{inputs[i].split('#')[0]}#sha256={digest.lower()}"
-        if args.vocab_size is not None:
-            if args.vocab_size < 257:
-                fail(f"--vocab-size {args.vocab_size}: a byte-level BPE needs at least 257")
-            spec = "bpe"
-        elif args.tokenizer:
-            spec = args.tokenizer
-        else:
-            spec = "char"
+        spec = "bpe" if args.vocab_size is not None else args.tokenizer or "char"
         meta = prepare_data(
-            inputs,
+            attach_checksums(args.input, args.sha256),
             args.out,
             tokenizer=spec,
             vocab_size=args.vocab_size,

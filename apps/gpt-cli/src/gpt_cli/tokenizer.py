@@ -142,6 +142,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         if args.command == "train":
             _train(args)
             return
+        from gpt_tokenizers.atomic import write_text_atomic
         from gpt_tokenizers.loading import decode_ids, encode_text, load_tokenizer
         from gpt_tokenizers.render import describe, format_pieces, token_pieces
 
@@ -161,8 +162,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         if args.command == "encode":
             rendered = json.dumps(ids) if args.json else " ".join(map(str, ids))
             if args.out is not None:
-                args.out.parent.mkdir(parents=True, exist_ok=True)
-                args.out.write_text(rendered + "\n")
+                write_text_atomic(args.out, rendered + "\n")
                 print(f"wrote {len(ids)} ids to {args.out}")
             else:
                 print(rendered)

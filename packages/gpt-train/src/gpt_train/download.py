@@ -14,6 +14,7 @@ import re
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,6 +52,20 @@ def split_checksum(url: str) -> tuple[str, str | None]:
             raise TrainError(f"{url}: sha256 fragment must be 64 hex digits, got {digest!r}")
         return base, digest
     return url, None
+
+
+def attach_checksums(inputs: Sequence[str], digests: Sequence[str]) -> list[str]:
+    """`inputs` with the i-th digest attached to the i-th URL as `#sha256=HEX`; files are
+    left as they are. There must be one digest per URL, or none at all."""
+    out = list(inputs)
+    if not digests:
+        return out
+    urls = [i for i, s in enumerate(out) if is_url(s)]
+    if len(digests) != len(urls):
+        raise TrainError(f"{len(digests)} --sha256 value(s) for {len(urls)} URL input(s)")
+    for i, digest in zip(urls, digests, strict=True):
+        out[i] = f"{out[i].split('#')[0]}#sha256={digest.lower()}"
+    return out
 
 
 @dataclass

@@ -228,6 +228,11 @@ def prepare_data(
     """Prepare `out_dir` from `inputs`; returns the meta.json contents."""
     if not 0.0 < val_fraction < 1.0:
         raise TrainError(f"val fraction must be in (0, 1), got {val_fraction}")
+    if tokenizer == "bpe" and vocab_size is not None and vocab_size < 257:
+        raise TrainError(
+            f"vocab size {vocab_size}: a byte-level BPE needs at least 257 "
+            "(256 bytes and <|endoftext|>)"
+        )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "meta.json").unlink(missing_ok=True)  # the folder is incomplete until the end
