@@ -187,7 +187,6 @@ def count_texts(
     show_progress: bool = False,
 ) -> Counter[str]:
     """Count chunks over a string or an iterator of strings (each string split on its own)."""
-    spec = tuple(specials)
     procs = processes or default_processes()
     source: Iterable[str] = [texts] if isinstance(texts, str) else texts
 
@@ -214,7 +213,7 @@ def count_texts(
     if second is None:
         procs = 1  # one batch of input: a pool would only add start-up time
     batches_all = [first] if second is None else _chain(first, second, it)
-    tasks = ((batch, pattern, spec) for batch in batches_all)
+    tasks = ((batch, pattern, tuple(specials)) for batch in batches_all)
     return _run(tasks, _count_batch, procs, None, show_progress)
 
 
