@@ -23,6 +23,14 @@ def _train(corpus: Path, out: Path, *extra: str) -> None:
     main(["train", "--input", str(corpus), "--out", str(out), "--quiet", *extra])
 
 
+def _trained(corpus: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> Path:
+    """A tokenizer trained on `corpus` into tok.json beside it, its output discarded."""
+    out = corpus.with_name("tok.json")
+    _train(corpus, out, *extra)
+    capsys.readouterr()
+    return out
+
+
 def test_train_encode_decode(
     corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -48,9 +56,7 @@ def test_train_encode_decode(
 def test_encode_special_tokens_and_files(
     corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    out = tmp_path / "tok.json"
-    _train(corpus, out, "--vocab-size", "280", "--special-token", "<|endoftext|>")
-    capsys.readouterr()
+    out = _trained(corpus, capsys, "--vocab-size", "280", "--special-token", "<|endoftext|>")
     with pytest.raises(SystemExit) as exc:
         main(["encode", "--tokenizer", str(out), "--text", "a<|endoftext|>"])
     assert exc.value.code == 2
@@ -67,12 +73,8 @@ def test_encode_special_tokens_and_files(
     assert capsys.readouterr().out.endswith("a<|endoftext|>\n")
 
 
-def test_decode_split_character_strict(
-    corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    out = tmp_path / "tok.json"
-    _train(corpus, out, "--vocab-size", "260")
-    capsys.readouterr()
+def test_decode_split_character_strict(corpus: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = _trained(corpus, capsys, "--vocab-size", "260")
     main(["decode", "--tokenizer", str(out), "--ids", "240 159"])
     assert "\ufffd" in capsys.readouterr().out
     with pytest.raises(SystemExit):
@@ -80,12 +82,8 @@ def test_decode_split_character_strict(
     assert "UTF-8" in capsys.readouterr().err
 
 
-def test_show_marks_boundaries(
-    corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    out = tmp_path / "tok.json"
-    _train(corpus, out, "--vocab-size", "280")
-    capsys.readouterr()
+def test_show_marks_boundaries(corpus: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = _trained(corpus, capsys, "--vocab-size", "280")
     main(["show", "--tokenizer", str(out), "--text", "to be 👋", "--no-color"])
     lines = capsys.readouterr().out.splitlines()
     tok = BPETokenizer.load(out)
@@ -134,9 +132,7 @@ def test_user_errors_are_one_line(
     argv: list[str],
     message: str,
 ) -> None:
-    tok = tmp_path / "tok.json"
-    _train(corpus, tok, "--vocab-size", "260")
-    capsys.readouterr()
+    tok = _trained(corpus, capsys, "--vocab-size", "260")
     argv = [str(corpus) if a == "CORPUS" else str(tok) if a == "TOK" else a for a in argv]
     argv = [str(tmp_path / a) if a.endswith(("x.json", "missing.txt")) else a for a in argv]
     with pytest.raises(SystemExit) as exc:
@@ -146,3 +142,16 @@ def test_user_errors_are_one_line(
     assert err.startswith("error: ")
     assert message in err
     assert "Traceback" not in err
+
+
+def test_train_shows_progress_unless_quiet(
+    corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "tok.json"
+    main(["train", "--input", str(corpus), "--out", str(out), "--vocab-size", "270"])
+    captured = capsys.readouterr()
+    assert "counting chunks: 100%" in captured.err
+    assert "merges: 100%" in captured.err
+    assert "counting" not in captured.out  # stdout keeps only the summary
+    _train(corpus, out, "--vocab-size", "270")
+    assert capsys.readouterr().err == ""
