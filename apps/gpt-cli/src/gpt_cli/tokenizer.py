@@ -115,8 +115,6 @@ def _parse_ids(raw: str, source: str) -> list[int]:
 def _train(args: argparse.Namespace) -> None:
     from gpt_tokenizers.loading import train_tokenizer
 
-    if args.kind != "char" and args.vocab_size is None:
-        fail(f"--vocab-size is required for a {args.kind} tokenizer")
     start = time.perf_counter()
     tok = train_tokenizer(
         args.kind,

@@ -187,11 +187,10 @@ def evaluate_run(
         raise EvalError(f"--batch-size must be at least 1, got {batch_size}")
     run = load_run(run_dir, checkpoint=checkpoint, device=pick_device(device))
     ids: Sequence[int] | np.ndarray
-    if input_path is not None:
+    if split is None:
         source = str(input_path)
-        ids = read_text_tokens(run.tokenizer, input_path, max_tokens)
+        ids = read_text_tokens(run.tokenizer, source, max_tokens)
     else:
-        assert split is not None
         folder = Path(data_dir) if data_dir is not None else Path(run.config.data.dir)
         source = f"{folder}/{split}.bin"
         ids = read_split_tokens(folder, split, max_tokens)

@@ -55,17 +55,15 @@ def train_tokenizer(
     for path in paths:
         if not Path(path).is_file():
             raise FileNotFoundError(f"input file not found: {path}")
-    if kind != "char" and vocab_size is None:
-        raise TokenizerError(f"a {kind} tokenizer needs a vocabulary size (--vocab-size N)")
-    if kind == "bpe":
-        assert vocab_size is not None
-        return BPETokenizer.train_files(
-            paths, vocab_size, pattern, special_tokens, verbose=verbose, processes=processes
-        )
     texts = (Path(p).read_text(encoding="utf-8") for p in paths)
     if kind == "char":
         return CharTokenizer.from_text(texts, unknown=unknown, bos=bos, eos=eos)
-    assert vocab_size is not None
+    if vocab_size is None:
+        raise TokenizerError(f"a {kind} tokenizer needs a vocabulary size (--vocab-size N)")
+    if kind == "bpe":
+        return BPETokenizer.train_files(
+            paths, vocab_size, pattern, special_tokens, verbose=verbose, processes=processes
+        )
     return WordTokenizer.from_text(texts, vocab_size, bos=bos, eos=eos)
 
 
