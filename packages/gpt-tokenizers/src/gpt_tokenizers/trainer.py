@@ -186,25 +186,27 @@ def train_merges(
                 continue  # stale index entry: the pair left this chunk in an earlier merge
             c = counts[i]
             # Only windows touching an occurrence change: drop the old, add the new.
-            made: dict[int, int] = {}  # new pair -> its occurrences in this chunk
+            made: list[int] = []  # the new pairs, once per occurrence
             prev_end = -1
             for p in pos:
                 if p > 0 and p != prev_end:
                     left = w[p - 1]
                     pair_counts[(left << shift) | a] -= c
-                    nkey = (left << shift) | new
-                    made[nkey] = made.get(nkey, 0) + 1
+                    made.append((left << shift) | new)
                 if p + 2 < n:
                     right = w[p + 2]
                     pair_counts[(b << shift) | right] -= c
                     if right == a and p + 3 < n and w[p + 3] == b:
                         right = new  # the next occurrence is adjacent: window (new, new)
-                    nkey = (new << shift) | right
-                    made[nkey] = made.get(nkey, 0) + 1
+                    made.append((new << shift) | right)
                 prev_end = p + 2
-            for nkey, m in made.items():
-                new_counts[nkey] = nget(nkey, 0) + m * c
-                new_where.setdefault(nkey, []).append(i)
+            for nkey in made:
+                new_counts[nkey] = nget(nkey, 0) + c
+                lst = new_where.get(nkey)
+                if lst is None:
+                    new_where[nkey] = [i]
+                elif lst[-1] != i:
+                    lst.append(i)
             # Rewrite the chunk in place, right to left so positions stay valid.
             for p in reversed(pos):
                 w[p : p + 2] = (new,)
