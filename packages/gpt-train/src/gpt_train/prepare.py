@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
+from gpt_tokenizers import BPETokenizer, CharTokenizer, Tokenizer, load_tokenizer
 from gpt_tokenizers.atomic import atomic_path, write_text_atomic
 from tqdm import tqdm
 
@@ -158,11 +159,9 @@ def build_tokenizer(
     vocab_size: int | None,
     chunk_bytes: int = 1 << 20,
     progress: bool = True,
-) -> Any:
+) -> Tokenizer:
     """A tokenizer from `spec`: "char" (from the sources' characters), "bpe" (trained on the
     sources to `vocab_size`) or the path of a saved tokenizer JSON."""
-    import gpt_tokenizers as gt
-
     if spec == "char":
         chars: set[str] = set()
         for src in sources:
@@ -171,13 +170,13 @@ def build_tokenizer(
                 chars.update(piece)
         if not chars:
             raise TrainError("the inputs hold no text to build a character vocabulary from")
-        return _char_tokenizer(gt, "".join(sorted(chars)))
+        return CharTokenizer.from_text("".join(sorted(chars)), eos=True)  # eos ends documents
     if spec == "bpe":
         if vocab_size is None:
             raise TrainError("a BPE tokenizer needs a vocabulary size (--vocab-size N)")
         if progress:
             print(f"training a BPE tokenizer (vocab {vocab_size}) on {len(sources)} file(s)")
-        return gt.BPETokenizer.train_files(
+        return BPETokenizer.train_files(
             [str(s.path) for s in sources],
             vocab_size=vocab_size,
             special_tokens=[EOT_TEXT],
@@ -186,18 +185,7 @@ def build_tokenizer(
     path = Path(spec)
     if not path.is_file():
         raise TrainError(f"tokenizer file not found: {spec} (or use 'char' / 'bpe')")
-    return gt.load_tokenizer(path)
-
-
-def _char_tokenizer(gt: Any, charset: str) -> Any:
-    """A char tokenizer over `charset` with an end-of-text token when the class offers one."""
-    import inspect
-
-    params = inspect.signature(gt.CharTokenizer.from_text).parameters
-    for name, value in (("eos", True), ("add_eos", True), ("eot", True), ("eos_token", EOT_TEXT)):
-        if name in params:
-            return gt.CharTokenizer.from_text(charset, **{name: value})
-    return gt.CharTokenizer.from_text(charset)
+    return load_tokenizer(path)
 
 
 class _TokenWriter:
@@ -255,7 +243,7 @@ def prepare_data(
 
 
 def _write_tokens(
-    tok: Any,
+    tok: Tokenizer,
     sources: Sequence[Source],
     out: Path,
     val_fraction: float,
