@@ -118,7 +118,7 @@ def test_char_and_word(corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixtu
             "not found",
         ),
         (["train", "--input", "CORPUS", "--vocab-size", "10", "--out", "x.json"], "at least 256"),
-        (["train", "--input", "CORPUS", "--out", "x.json"], "needs a vocabulary size (--vocab-size N)"),
+        (["train", "--input", "CORPUS", "--out", "x.json"], "needs a vocabulary size"),
         (["encode", "--tokenizer", "missing.json", "--text", "hi"], "tokenizer file not found"),
         (["decode", "--tokenizer", "TOK", "--ids", "1 x"], "expected integer ids"),
         (["decode", "--tokenizer", "TOK", "--ids", "99999"], "unknown token id 99999"),
