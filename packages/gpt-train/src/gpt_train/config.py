@@ -186,7 +186,7 @@ def load_config(
         if not p.is_file():
             raise TrainError(f"config file not found: {p}")
         try:
-            loaded = yaml.load(p.read_text(), Loader=_Loader)  # noqa: S506 - a SafeLoader
+            loaded = yaml.load(p.read_text(), Loader=_Loader)
         except yaml.YAMLError as exc:
             raise TrainError(f"{p}: not valid YAML: {exc}") from exc
         _merge(raw, loaded if loaded is not None else {}, where)
@@ -212,7 +212,7 @@ def parse_override(item: str) -> tuple[str, str, Any]:
     if _unwrap(typing.get_type_hints(SECTIONS[section])[key]) is str:
         return section, key, text  # text fields take the text as typed ("ROMEO:" stays text)
     try:
-        value = yaml.load(text, Loader=_Loader) if text.strip() else ""  # noqa: S506
+        value = yaml.load(text, Loader=_Loader) if text.strip() else ""
     except yaml.YAMLError:
         value = text
     return section, key, value
