@@ -106,6 +106,8 @@ def test_existing_run_needs_resume(data_dir: Path, straight: Path) -> None:
     with pytest.raises(TrainError, match="pass --resume"):
         train(_cfg(data_dir), straight)
     assert train(_cfg(data_dir), straight, resume=True).status == "already finished"
+    with pytest.raises(TrainError, match="different model section"):
+        train(_cfg(data_dir, "model.n_layers=2"), straight, resume=True)
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(

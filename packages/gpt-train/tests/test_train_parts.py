@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import torch
 from gpt_core import GPT, GPTConfig
-from gpt_train import TrainError
 from gpt_tokenizers.atomic import clean_leftovers
+from gpt_train import TrainError
 from gpt_train import checkpoint as ckpt
 from gpt_train.config import OptimSection
 from gpt_train.loader import BatchSampler, plan_shard

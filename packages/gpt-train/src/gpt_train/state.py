@@ -1,4 +1,5 @@
-"""TrainState: how far a run has got, everything about it that is not a tensor of the model.
+"""TrainState: how far a run has got, everything about it that is not a tensor of the model;
+TrainResult: how a call to `train` ended.
 
 The checkpointer saves it beside the weights, optimizer, scaler and sampler; resuming
 restores it, so the loop carries on from exactly where it stopped. The random generators
@@ -8,6 +9,7 @@ are part of it: dropout masks after a resume are the ones a straight run would h
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -29,6 +31,19 @@ class TrainState:
     train_loss: float | None = None  # of the last step
     val_loss: float | None = None  # of the last evaluation
     rng: RngStates | None = None  # every rank's generator states at the last save
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainResult:
+    """How a call to `train` ended."""
+
+    run_dir: Path
+    step: int
+    status: str  # finished | interrupted | already finished
+    train_loss: float | None
+    val_loss: float | None
+    best_val_loss: float | None
+    elapsed_s: float
 
 
 def capture_rng(info: DistInfo) -> RngStates:

@@ -16,7 +16,6 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
@@ -39,21 +38,7 @@ from gpt_train.metrics import MetricsLogger
 from gpt_train.optim import StepEngine, build_optimizer
 from gpt_train.precision import default_peak_flops, make_precision, peak_memory_mb, synchronize
 from gpt_train.schedule import lr_at
-from gpt_train.state import TrainState
-
-
-@dataclass(frozen=True, kw_only=True)
-class TrainResult:
-    """How a call to `train` ended."""
-
-    run_dir: Path
-    step: int
-    status: str  # finished | interrupted | already finished
-    train_loss: float | None
-    val_loss: float | None
-    best_val_loss: float | None
-    elapsed_s: float
-
+from gpt_train.state import TrainResult, TrainState
 
 StepHook = Callable[[int, "Trainer"], None]
 
@@ -110,6 +95,9 @@ class Trainer:
             model = DistributedDataParallel(model, device_ids=ids)
         self.model = model
         self.engine = StepEngine(model, self.optimizer, self.precision, cfg.optim.grad_clip)
+        self._sync = synchronize(self.device)
+        self._clock = (time.perf_counter(), self.state.elapsed_s)  # run() restarts it
+        self._window = [0.0, 0.0]  # tokens and seconds since the last metrics row
 
     def _sampler(self, split: str, grad_accum: int) -> BatchSampler:
         t = self.cfg.train
@@ -149,11 +137,11 @@ class Trainer:
         """Train to train.max_steps (or until a stop request); returns how it ended."""
         log, max_steps, state = self.cfg.log, self.cfg.train.max_steps, self.state
         self._clock = (time.perf_counter(), state.elapsed_s)
-        self._window: list[float] = [0, 0.0]  # tokens and seconds since the last metrics row
-        self._sync = synchronize(self.device)
         self.logger = self._open_run_folder()
         show = log.progress and self.main and state.step < max_steps
-        self.bar = tqdm(total=max_steps, initial=state.step, desc="train", disable=not show)
+        self.bar = tqdm(
+            total=max_steps, initial=state.step, desc="train", unit="step", disable=not show
+        )
         if state.step >= max_steps:
             self._close()
             return self._result("already finished")
@@ -217,7 +205,7 @@ class Trainer:
         """A metrics.csv row and the progress bar's figures (throughput since the last row)."""
         s = self.state
         tok_s = self._window[0] / max(self._window[1], 1e-9)
-        self._window = [0, 0.0]
+        self._window = [0.0, 0.0]
         per_device = tok_s / self.info.world_size
         mfu = self.raw_model.estimate_mfu(per_device, self.peak_flops) if self.peak_flops else None
         if self.logger is not None:
