@@ -73,6 +73,10 @@ class Bound:
 Positive = Annotated[int, Bound(gt=0)]
 PositiveFloat = Annotated[float, Bound(gt=0)]
 Fraction = Annotated[float, Bound(ge=0, lt=1)]  # in [0, 1)
+PosEncoding = Literal["learned", "rope"]
+Norm = Literal["layernorm", "rmsnorm"]
+MLPKind = Literal["gelu", "relu", "swiglu"]
+Attention = Literal["sdpa", "manual"]
 
 
 @dataclass(frozen=True)
@@ -94,15 +98,15 @@ class GPTConfig:
     n_layers: Positive = 6  # transformer blocks
     n_heads: Positive = 6  # attention heads per block (d_model / n_heads = head_dim)
     dropout: Fraction = 0.0  # on attention weights and residual branches while training
-    pos_encoding: Literal["learned", "rope"] = "learned"  # position table, or rotary
+    pos_encoding: PosEncoding = "learned"  # position table, or rotary
     rope_theta: PositiveFloat = 10000.0  # RoPE base: larger = slower-turning frequencies
-    norm: Literal["layernorm", "rmsnorm"] = "layernorm"  # pre-norm before each sublayer
+    norm: Norm = "layernorm"  # pre-norm before each sublayer
     norm_eps: PositiveFloat = 1e-5  # added to the variance inside the norm
-    mlp: Literal["gelu", "relu", "swiglu"] = "gelu"  # the feed-forward block's activation
+    mlp: MLPKind = "gelu"  # the feed-forward block's activation
     mlp_hidden: Positive | None = None  # None: 4*d_model, or 8/3*d_model (to 8s) for swiglu
     bias: bool = True  # biases in linear layers and norms
     tie_weights: bool = True  # the output head shares the token embedding matrix
-    attention: Literal["sdpa", "manual"] = "sdpa"  # fused kernel, or the readable maths
+    attention: Attention = "sdpa"  # fused kernel, or the readable maths
     pad_vocab_multiple: Positive = 1  # round embedding rows up to a multiple of this
 
     def __post_init__(self) -> None:
