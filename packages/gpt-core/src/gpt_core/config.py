@@ -5,7 +5,9 @@ in the annotation (`Annotated[int, Bound(gt=0)]`). `check_fields` reads those hi
 choices and limits are written here only; gpt_train's YAML loader validates its `model`
 section by building a GPTConfig and reuses `Bound`/`check_fields` for its own sections.
 Bad values raise ConfigError naming the field, the value, the rule and, for a misspelt
-option, the closest valid choice.
+option, the closest valid choice. `Bound` is our own marker rather than annotated_types'
+`Gt`/`Ge`: gpt-core depends on torch and safetensors only, and pydantic (used by gpt_train)
+simply carries unknown markers through to `__post_init__`, where this check runs.
 """
 
 from __future__ import annotations
@@ -70,8 +72,11 @@ class Bound:
         return {")": "< ", "]": "<= "}[high[-1]] + high[:-1]
 
 
+# The field types with a rule, shared with gpt_train's sections.
 Positive = Annotated[int, Bound(gt=0)]
+Count = Annotated[int, Bound(ge=0)]
 PositiveFloat = Annotated[float, Bound(gt=0)]
+NonNegative = Annotated[float, Bound(ge=0)]
 Fraction = Annotated[float, Bound(ge=0, lt=1)]  # in [0, 1)
 PosEncoding = Literal["learned", "rope"]
 Norm = Literal["layernorm", "rmsnorm"]

@@ -21,17 +21,23 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from gpt_core.config import Bound, ConfigError, GPTConfig, check_fields, check_value, suggest
+from gpt_core.config import (
+    Bound,
+    ConfigError,
+    Count,
+    Fraction,
+    GPTConfig,
+    NonNegative,
+    Positive,
+    PositiveFloat,
+    check_fields,
+    check_value,
+    suggest,
+)
 from gpt_tokenizers.atomic import write_text_atomic
 from pydantic import BeforeValidator, TypeAdapter, ValidationError
 
 from gpt_train.errors import TrainError
-
-Positive = Annotated[int, Bound(gt=0)]
-Count = Annotated[int, Bound(ge=0)]
-PositiveFloat = Annotated[float, Bound(gt=0)]
-NonNegative = Annotated[float, Bound(ge=0)]
-Fraction = Annotated[float, Bound(ge=0, lt=1)]
 
 
 def _as_list(value: Any) -> Any:
