@@ -12,6 +12,7 @@ import pytest
 import torch
 from gpt_core import GPT, GPTConfig
 from gpt_core.attention import causal_mask, manual_attention, sdpa_attention
+from gpt_core.config import Attention, PosEncoding
 from gpt_core.decode import DecodeStep, _ModeChooser
 
 OUT_TOL: dict[str, Any] = dict(atol=1e-5, rtol=1e-5)
@@ -75,7 +76,7 @@ def test_sdpa_equals_manual_with_kv_cache(pos_encoding: str) -> None:
 
 @pytest.mark.parametrize("attention", ["sdpa", "manual"])
 @pytest.mark.parametrize("pos_encoding", ENCODINGS)
-def test_cached_decoding_equals_recompute(pos_encoding: str, attention: str) -> None:
+def test_cached_decoding_equals_recompute(pos_encoding: PosEncoding, attention: Attention) -> None:
     torch.manual_seed(0)
     model = GPT(
         GPTConfig(

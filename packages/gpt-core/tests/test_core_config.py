@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import Any
 
 import pytest
-from gpt_core import ConfigError, GPTConfig
+from gpt_core import GPT, ConfigError, GPTConfig
+from gpt_core.config import Bound
 
 BASE: dict[str, Any] = dict(vocab_size=50, max_seq_len=16, d_model=32, n_layers=2, n_heads=4)
 
@@ -18,22 +20,25 @@ def make(**kw: Any) -> GPTConfig:
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"d_model": 30, "n_heads": 4}, "d_model (30) must be divisible by n_heads (4)"),
+        ({"d_model": 30, "n_heads": 4}, "d_model = 30 must be divisible by n_heads = 4"),
         ({"d_model": 12, "n_heads": 4, "pos_encoding": "rope"}, "rope needs an even head size"),
-        ({"vocab_size": 0}, "vocab_size must be a positive integer"),
-        ({"n_layers": -1}, "n_layers must be a positive integer"),
-        ({"max_seq_len": 3.5}, "max_seq_len must be a positive integer"),
-        ({"n_heads": True}, "n_heads must be a positive integer"),
-        ({"dropout": 1.0}, "dropout must be in [0, 1)"),
-        ({"mlp_hidden": 0}, "mlp_hidden must be a positive integer"),
-        ({"pad_vocab_multiple": 0}, "pad_vocab_multiple must be a positive integer"),
-        ({"bias": "yes"}, "bias must be true or false"),
-        ({"rope_theta": -1.0}, "rope_theta and norm_eps must be > 0"),
+        ({"vocab_size": 0}, "vocab_size = 0 must be > 0"),
+        ({"n_layers": -1}, "n_layers = -1 must be > 0"),
+        ({"max_seq_len": 3.5}, "max_seq_len = 3.5 is not a valid int"),
+        ({"n_heads": True}, "n_heads = True is not a valid int"),
+        ({"dropout": 1.0}, "dropout = 1.0 must be in [0, 1)"),
+        ({"mlp_hidden": 0}, "mlp_hidden = 0 must be > 0"),
+        ({"pad_vocab_multiple": 0}, "pad_vocab_multiple = 0 must be > 0"),
+        ({"bias": "yes"}, "bias = 'yes' is not a valid bool (use true or false)"),
+        ({"rope_theta": -1.0}, "rope_theta = -1.0 must be > 0"),
+        ({"norm_eps": "small"}, "norm_eps = 'small' is not a valid float"),
     ],
 )
 def test_invalid_values_name_the_field_and_rule(overrides: dict[str, Any], message: str) -> None:
-    with pytest.raises(ConfigError, match=re.escape(message)):
+    with pytest.raises(ConfigError, match=re.escape(message)) as err:
         make(**overrides)
+    assert err.value.field is not None
+    assert str(err.value).startswith(err.value.field)  # so a caller can prefix a section
 
 
 @pytest.mark.parametrize(
@@ -76,13 +81,39 @@ def test_dict_round_trip_and_defaults() -> None:
     assert make(mlp_hidden=40).hidden_size == 40
 
 
-def test_from_dict_names_unknown_and_missing_keys() -> None:
+def test_from_dict_names_unknown_keys_and_fills_defaults() -> None:
     expected = "unknown model config key(s): 'n_layer' (did you mean 'n_layers'?)"
     with pytest.raises(ConfigError, match=re.escape(expected)):
         GPTConfig.from_dict({**BASE, "n_layer": 3})
-    with pytest.raises(ConfigError, match=r"missing required key.*n_heads"):
-        GPTConfig.from_dict({k: v for k, v in BASE.items() if k != "n_heads"})
+    assert GPTConfig.from_dict({"vocab_size": 50}) == GPTConfig(vocab_size=50)
 
 
 def test_integer_floats_from_yaml_are_accepted() -> None:
-    assert make(dropout=0, rope_theta=500000).rope_theta == 500000.0
+    config = make(dropout=0, rope_theta=500000)
+    assert config.rope_theta == 500000.0
+    assert isinstance(config.dropout, float)
+
+
+def test_vocab_size_may_wait_but_a_model_needs_it() -> None:
+    config = GPTConfig(max_seq_len=16, d_model=32, n_layers=2, n_heads=4)
+    assert config.vocab_size is None
+    with pytest.raises(ConfigError, match="vocab_size is not set"):
+        GPT(config)
+    assert GPT(dataclasses.replace(config, vocab_size=50)).config.padded_vocab_size == 50
+
+
+@pytest.mark.parametrize(
+    ("bound", "words", "inside", "outside"),
+    [
+        (Bound(gt=0), "> 0", 1e-9, 0.0),
+        (Bound(ge=0), ">= 0", 0.0, -1.0),
+        (Bound(ge=0, lt=1), "in [0, 1)", 0.5, 1.0),
+        (Bound(gt=0, le=1), "in (0, 1]", 1.0, 0.0),
+    ],
+)
+def test_bounds_describe_and_apply_their_rule(
+    bound: Bound, words: str, inside: float, outside: float
+) -> None:
+    assert bound.describe() == words
+    assert bound.allows(inside)
+    assert not bound.allows(outside)

@@ -10,6 +10,7 @@ import pytest
 import torch
 from gpt_core import GPT, ConfigError, GPTConfig
 from gpt_core.attention import CausalSelfAttention
+from gpt_core.config import Attention, MLPKind, Norm, PosEncoding
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -174,10 +175,10 @@ def test_random_small_configs_give_finite_outputs_of_the_right_shape(
     head_dim: int,
     n_heads: int,
     n_layers: int,
-    pos: str,
-    norm: str,
-    mlp: str,
-    attention: str,
+    pos: PosEncoding,
+    norm: Norm,
+    mlp: MLPKind,
+    attention: Attention,
     bias: bool,
     tie: bool,
     pad: int,

@@ -6,11 +6,12 @@ import pytest
 import torch
 from gpt_core import GPT, GPTConfig
 from gpt_core.attention import CausalSelfAttention, manual_attention
+from gpt_core.config import Attention
 from gpt_core.tracing import trace
 
 
 @pytest.mark.parametrize("attention", ["sdpa", "manual"])
-def test_trace_records_modules_in_call_order_with_stats(attention: str) -> None:
+def test_trace_records_modules_in_call_order_with_stats(attention: Attention) -> None:
     torch.manual_seed(0)
     model = GPT(
         GPTConfig(

@@ -106,6 +106,8 @@ def test_existing_run_needs_resume(data_dir: Path, straight: Path) -> None:
     with pytest.raises(TrainError, match="pass --resume"):
         train(_cfg(data_dir), straight)
     assert train(_cfg(data_dir), straight, resume=True).status == "already finished"
+    with pytest.raises(TrainError, match="different model section"):
+        train(_cfg(data_dir, "model.n_layers=2"), straight, resume=True)
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(
@@ -133,14 +135,20 @@ def test_load_run_checkpoints_and_errors(straight: Path, tmp_path: Path) -> None
     assert run.checkpoint_path.name == "step-0000004"
     assert load_run(straight, "best").step == 8
     assert load_run(straight, str(straight / "checkpoints" / "step-0000008")).step == 8
-    ids = run.tokenizer.encode("ROMEO:")
-    out = run.model.generate(torch.tensor([ids]), max_new_tokens=5, seed=0)
-    assert out.shape == (1, len(ids) + 5)
-    assert isinstance(run.tokenizer.decode(out[0].tolist()), str)
     with pytest.raises(TrainError, match=r"unknown checkpoint 'step-99'.*available: latest, best"):
         load_run(straight, "step-99")
     with pytest.raises(TrainError, match="run folder not found"):
         load_run(tmp_path / "nope")
+
+
+def test_a_loaded_run_generates(straight: Path) -> None:
+    from gpt_core.generation import SamplingConfig, generate
+
+    run = load_run(straight, "best")
+    ids = run.tokenizer.encode("ROMEO:")
+    out = generate(run.model, torch.tensor([ids]), SamplingConfig(max_new_tokens=5, seed=0))
+    assert out.shape == (1, len(ids) + 5)
+    assert isinstance(run.tokenizer.decode(out[0].tolist()), str)
 
 
 @pytest.mark.slow

@@ -1,7 +1,8 @@
-"""The loop's parts: loader, LR schedules, AdamW groups, precision, checkpoints, metrics.csv."""
+"""The loop's parts: loader, LR schedules, AdamW, precision, checkpoints, metrics.csv."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from pathlib import Path
@@ -11,11 +12,13 @@ import numpy as np
 import pytest
 import torch
 from gpt_core import GPT, GPTConfig
+from gpt_tokenizers.atomic import clean_leftovers
 from gpt_train import TrainError
 from gpt_train import checkpoint as ckpt
+from gpt_train.config import OptimSection
 from gpt_train.loader import BatchSampler, plan_shard
 from gpt_train.metrics import MetricsLogger, read_metrics
-from gpt_train.optim import param_groups
+from gpt_train.optim import build_optimizer, param_groups
 from gpt_train.precision import make_precision, pick_precision
 from gpt_train.schedule import lr_at
 
@@ -82,18 +85,29 @@ def test_too_short_split_is_a_clear_error() -> None:
 
 
 def test_lr_schedules() -> None:
-    kw = {"lr": 1.0, "min_lr": 0.1, "warmup_steps": 10, "total_steps": 110}
-    assert lr_at(0, **kw) == pytest.approx(0.1)  # type: ignore[arg-type]
-    assert lr_at(9, **kw) == pytest.approx(1.0)  # type: ignore[arg-type]
-    assert lr_at(60, **kw) == pytest.approx(0.55)  # type: ignore[arg-type]  # cosine midpoint
-    assert lr_at(110, **kw) == pytest.approx(0.1)  # type: ignore[arg-type]
-    assert lr_at(500, **kw) == pytest.approx(0.1)  # type: ignore[arg-type]  # the floor
-    cos = [lr_at(s, **kw) for s in range(10, 111)]  # type: ignore[arg-type]
-    assert all(a >= b for a, b in itertools.pairwise(cos))
-    wsd = {**kw, "schedule": "wsd", "decay_fraction": 0.2}
-    assert lr_at(80, **wsd) == 1.0  # type: ignore[arg-type]  # stable until 88
-    assert lr_at(99, **wsd) == pytest.approx(1.0 + (0.1 - 1.0) * 11 / 22)  # type: ignore[arg-type]
-    assert lr_at(50, **{**kw, "schedule": "constant"}) == 1.0  # type: ignore[arg-type]
+    cos = OptimSection(lr=1.0, min_lr=0.1, warmup_steps=10, decay_steps=110)
+    assert lr_at(0, cos, max_steps=500) == pytest.approx(0.1)
+    assert lr_at(9, cos, max_steps=500) == pytest.approx(1.0)
+    assert lr_at(60, cos, max_steps=500) == pytest.approx(0.55)  # cosine midpoint
+    assert lr_at(110, cos, max_steps=500) == pytest.approx(0.1)
+    assert lr_at(500, cos, max_steps=500) == pytest.approx(0.1)  # the floor
+    decay = [lr_at(s, cos, max_steps=500) for s in range(10, 111)]
+    assert all(a >= b for a, b in itertools.pairwise(decay))
+    horizon = dataclasses.replace(cos, decay_steps=None)  # falls back to max_steps
+    assert lr_at(60, horizon, max_steps=110) == pytest.approx(0.55)
+    wsd = dataclasses.replace(cos, schedule="wsd", decay_fraction=0.2)
+    assert lr_at(80, wsd, max_steps=500) == 1.0  # stable until 88
+    assert lr_at(99, wsd, max_steps=500) == pytest.approx(1.0 + (0.1 - 1.0) * 11 / 22)
+    assert lr_at(50, dataclasses.replace(cos, schedule="constant"), max_steps=500) == 1.0
+
+
+def test_build_optimizer_takes_the_optim_section() -> None:
+    section = OptimSection(lr=0.01, weight_decay=0.2, beta1=0.8, beta2=0.9, eps=1e-6)
+    opt = build_optimizer(_model(), section, "cpu")
+    assert [g["weight_decay"] for g in opt.param_groups] == [0.2, 0.0]
+    assert opt.defaults["lr"] == 0.01
+    assert opt.defaults["betas"] == (0.8, 0.9)
+    assert opt.defaults["eps"] == 1e-6
 
 
 def test_param_groups_exclude_norms_biases_and_embeddings() -> None:
@@ -152,7 +166,7 @@ def test_a_save_killed_midway_leaves_the_previous_latest(
         ckpt.save_checkpoint(tmp_path, ckpt.step_name(2), model, {"step": 2}, {"s": 2})
     assert ckpt.latest_checkpoint(tmp_path) == tmp_path / "step-0000001"
     assert not (tmp_path / "step-0000002").exists()
-    ckpt.clean_partials(tmp_path)
+    clean_leftovers(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["step-0000001"]
 
 

@@ -52,10 +52,10 @@ def matmul_peak(device: str, n: int = 2048, iters: int = 8) -> float:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from gpt_core import GPT, GPTConfig
+    from gpt_train.config import OptimSection
     from gpt_train.loader import BatchSampler
-    from gpt_train.optim import build_optimizer
+    from gpt_train.optim import StepEngine, build_optimizer
     from gpt_train.precision import make_precision
-    from gpt_train.trainer import StepEngine
     from transformers import GPT2Config, GPT2LMHeadModel
     from transformers.utils import logging as hf_logging
 
@@ -67,7 +67,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     torch.manual_seed(args.seed)
     tokens = np.random.default_rng(args.seed).integers(0, s["vocab"], 2_000_000, dtype=np.int64)
     tokens = tokens.astype(np.uint16)
-    sampler = BatchSampler(tokens, s["seq"], s["batch"], 1, args.seed, device=device)
+    sampler = BatchSampler(
+        tokens, seq_len=s["seq"], batch_size=s["batch"], seed=args.seed, device=device
+    )
 
     # ours: the trainer's own step engine and optimizer setup
     ours = GPT(
@@ -80,7 +82,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         )
     ).to(device)
     dev_type = torch.device(device).type
-    opt = build_optimizer(ours, 3e-4, 0.1, (0.9, 0.95), 1e-8, dev_type)
+    opt = build_optimizer(
+        ours, OptimSection(lr=3e-4, weight_decay=0.1, beta1=0.9, beta2=0.95), dev_type
+    )
     engine = StepEngine(ours, opt, make_precision("fp32", dev_type), grad_clip=1.0)
 
     def our_step(batch: list[tuple[torch.Tensor, torch.Tensor]]) -> float:

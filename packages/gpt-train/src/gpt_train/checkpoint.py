@@ -6,32 +6,39 @@
         meta.json           step, losses, the GPTConfig, wall time
     checkpoints/best/       the weights with the lowest validation loss so far (no state.pt)
 
-A checkpoint is written into a hidden temporary folder and renamed into place, so a crash
-or kill mid-save never leaves a half-written folder under a real name. state.pt only holds
-tensors and plain containers and is read with torch.load(weights_only=True): loading a
-checkpoint never runs pickled code.
+`Checkpointer` is the one place that knows what a run's state is made of: it saves and
+restores the model, optimizer, grad scaler, data sampler and TrainState together. A
+checkpoint is written through gpt_tokenizers' `atomic_path` (a hidden temporary folder
+renamed into place), so a crash or kill mid-save never leaves a half-written folder under a
+real name. state.pt only holds tensors and plain containers and is read with
+torch.load(weights_only=True): loading a checkpoint never runs pickled code.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
+from gpt_core import GPTConfig
+from gpt_tokenizers.atomic import atomic_path, clean_leftovers
 from safetensors.torch import load_model, save_model
 from torch import nn
 
+from gpt_train.distributed import DistInfo
 from gpt_train.errors import TrainError
+from gpt_train.state import TrainState, capture_rng, restore_rng
 
 STEP_RE = re.compile(r"^step-(\d+)$")
 BEST = "best"
 
 
 def step_name(step: int) -> str:
+    """step-0000500: zero-padded so folder names sort by step."""
     return f"step-{step:07d}"
 
 
@@ -46,11 +53,6 @@ def unwrap(model: nn.Module) -> nn.Module:
             return model
 
 
-def _fsync(path: Path) -> None:
-    with path.open("rb") as f:
-        os.fsync(f.fileno())
-
-
 def save_checkpoint(
     ckpt_dir: Path,
     name: str,
@@ -58,34 +60,19 @@ def save_checkpoint(
     meta: dict[str, Any],
     state: dict[str, Any] | None = None,
 ) -> Path:
-    """Write checkpoint `name` atomically (temp folder + rename) and return its path."""
-    ckpt_dir.mkdir(parents=True, exist_ok=True)
-    tmp = ckpt_dir / f".tmp-{name}-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
+    """Write checkpoint `name` atomically (weights, optional state.pt, meta) and return it."""
+    final = ckpt_dir / name
+    with atomic_path(final) as tmp:
+        tmp.mkdir()
         save_model(unwrap(model), str(tmp / "model.safetensors"))
         if state is not None:
             torch.save(state, tmp / "state.pt")
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
-        for f in tmp.iterdir():
-            _fsync(f)
-        final = ckpt_dir / name
-        if final.exists():  # replacing (e.g. best): move the old one aside first
-            old = ckpt_dir / f".old-{name}-{os.getpid()}"
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(final, old)
-            os.replace(tmp, final)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return final
 
 
 def is_complete(path: Path) -> bool:
+    """A checkpoint folder with its weights and meta (a step one also has state.pt)."""
     return (path / "meta.json").is_file() and (path / "model.safetensors").is_file()
 
 
@@ -102,6 +89,7 @@ def list_checkpoints(ckpt_dir: Path) -> list[tuple[int, Path]]:
 
 
 def latest_checkpoint(ckpt_dir: Path) -> Path | None:
+    """The newest complete step checkpoint, or None."""
     found = list_checkpoints(ckpt_dir)
     return found[-1][1] if found else None
 
@@ -112,15 +100,8 @@ def prune(ckpt_dir: Path, keep_last: int) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def clean_partials(ckpt_dir: Path) -> None:
-    """Remove leftovers of saves that were killed midway."""
-    if ckpt_dir.is_dir():
-        for p in ckpt_dir.iterdir():
-            if p.name.startswith((".tmp-", ".old-")):
-                shutil.rmtree(p, ignore_errors=True)
-
-
 def read_meta(path: Path) -> dict[str, Any]:
+    """meta.json of checkpoint `path`."""
     meta: dict[str, Any] = json.loads((path / "meta.json").read_text())
     return meta
 
@@ -145,3 +126,106 @@ def load_state(path: Path) -> dict[str, Any]:
         raise TrainError(f"{path} holds weights only (no state.pt); it cannot be resumed")
     state: dict[str, Any] = torch.load(file, map_location="cpu", weights_only=True)
     return state
+
+
+class Stateful(Protocol):
+    """Anything saved by its state_dict (the optimizer, the scaler, the sampler)."""
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any], /) -> None: ...
+
+
+class Checkpointer:
+    """Saves and restores everything stateful of one run, in `folder` (run/checkpoints).
+
+    All ranks call `save` (it gathers every rank's RNG state); rank 0 writes. `load`
+    restores the model, optimizer, scaler, sampler and generators and returns the
+    TrainState to continue from.
+    """
+
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        model: nn.Module,
+        optimizer: Stateful,
+        scaler: Stateful,
+        sampler: Stateful,
+        model_config: GPTConfig,
+        info: DistInfo,
+        keep_last: int,
+        seed: int,
+    ) -> None:
+        self.folder = folder
+        self.model = model
+        self.parts = {"optimizer": optimizer, "scaler": scaler, "sampler": sampler}
+        self.model_config = model_config
+        self.info = info
+        self.keep_last = keep_last
+        self.seed = seed
+        if info.is_main:
+            clean_leftovers(folder)  # saves killed midway
+
+    def latest(self) -> Path | None:
+        """The newest complete step checkpoint, or None."""
+        return latest_checkpoint(self.folder)
+
+    def save(self, state: TrainState) -> Path | None:
+        """A full checkpoint at `state.step`, then prune to keep_last (all ranks call)."""
+        state.rng = capture_rng(self.info)
+        if not self.info.is_main:
+            return None
+        payload: dict[str, Any] = {name: part.state_dict() for name, part in self.parts.items()}
+        payload.update(
+            rng=state.rng,
+            step=state.step,
+            best_val_loss=state.best_val_loss,
+            elapsed_s=state.elapsed_s,
+            world_size=self.info.world_size,
+        )
+        path = save_checkpoint(
+            self.folder, step_name(state.step), self.model, self._meta(state), payload
+        )
+        prune(self.folder, self.keep_last)
+        return path
+
+    def save_best(self, state: TrainState) -> None:
+        """The current weights as best/ (rank 0; no state.pt: it is not for resuming)."""
+        if self.info.is_main:
+            save_checkpoint(self.folder, BEST, self.model, self._meta(state))
+
+    def load(self, path: Path) -> TrainState:
+        """Restore every part from checkpoint `path`; returns its TrainState."""
+        meta = read_meta(path)
+        if meta.get("model_config") != self.model_config.to_dict():
+            raise TrainError(
+                f"{path} was trained with a different model section; resume with the run's "
+                f"own config ({self.folder.parent / 'config.yaml'})"
+            )
+        load_weights(self.model, path, self.info.device)
+        payload = load_state(path)
+        for name, part in self.parts.items():
+            part.load_state_dict(payload[name])
+        state = TrainState(
+            step=int(payload["step"]),
+            tokens_seen=int(meta.get("tokens", 0)),
+            best_val_loss=payload["best_val_loss"],
+            elapsed_s=float(payload["elapsed_s"]),
+            train_loss=meta.get("train_loss"),
+            val_loss=meta.get("val_loss"),
+            rng=payload["rng"],
+        )
+        restore_rng(payload["rng"], self.info, reseed=self.seed + 1 + state.step)
+        return state
+
+    def _meta(self, state: TrainState) -> dict[str, Any]:
+        return {
+            "step": state.step,
+            "tokens": state.tokens_seen,
+            "train_loss": state.train_loss,
+            "val_loss": state.val_loss,
+            "best_val_loss": state.best_val_loss,
+            "model_config": self.model_config.to_dict(),
+            "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        }

@@ -1,71 +1,50 @@
-"""Training configuration: YAML files mapped onto typed dataclasses, with `--set` overrides.
+"""Training configuration: a YAML file mapped onto typed dataclasses, with `--set` overrides.
 
-A config has five sections, each a dataclass below: `model` (maps onto gpt_core.GPTConfig),
-`data`, `optim`, `train` and `log`. Everything is checked when the config is loaded, before
-any data is read or any model is built: an unknown key gets a close-match suggestion, a
-wrong type or an impossible value names the key, the value and what is allowed.
+A config has five sections. `model` is gpt_core's GPTConfig itself (its `vocab_size` may
+stay empty: the data's tokenizer fills it in); `data`, `optim`, `train` and `log` are the
+dataclasses below. Every rule lives in a field's type, as in GPTConfig: `Literal` choices
+and `Bound` limits, checked by gpt_core's `check_fields`, plus a few cross-field rules in
+`__post_init__`. pydantic reads the YAML values into those types ("3e-4" becomes a float),
+and any problem is one TrainError line naming the file, `section.key`, the value and what
+is allowed, with a close match for a misspelt name. All of it happens before any data is
+read or any model is built.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import types
+import re
 import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Union
+from typing import Annotated, Any, Literal
 
 import yaml
+from gpt_core.config import (
+    Bound,
+    ConfigError,
+    Count,
+    Fraction,
+    GPTConfig,
+    NonNegative,
+    Positive,
+    PositiveFloat,
+    check_fields,
+    check_value,
+    suggest,
+)
+from gpt_tokenizers.atomic import write_text_atomic
+from pydantic import BeforeValidator, TypeAdapter, ValidationError
 
 from gpt_train.errors import TrainError
 
 
-@dataclass
-class ModelSection:
-    """The GPT's shape; every key is a gpt_core.GPTConfig field of the same name.
-
-    vocab_size is normally left empty: it is then taken from the prepared data's tokenizer.
-    """
-
-    vocab_size: int | None = None
-    max_seq_len: int = 256  # also the length of the training windows
-    d_model: int = 384
-    n_layers: int = 6
-    n_heads: int = 6
-    dropout: float = 0.0
-    pos_encoding: str = "learned"
-    rope_theta: float = 10000.0
-    norm: str = "layernorm"
-    norm_eps: float = 1e-5
-    mlp: str = "gelu"
-    mlp_hidden: int | None = None
-    bias: bool = True
-    tie_weights: bool = True
-    attention: str = "sdpa"
-    pad_vocab_multiple: int = 1
-
-    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {
-        "pos_encoding": ("learned", "rope"),
-        "norm": ("layernorm", "rmsnorm"),
-        "mlp": ("gelu", "relu", "swiglu"),
-        "attention": ("sdpa", "manual"),
-    }
-    POSITIVE: ClassVar[tuple[str, ...]] = (
-        "vocab_size",
-        "max_seq_len",
-        "d_model",
-        "n_layers",
-        "n_heads",
-        "rope_theta",
-        "norm_eps",
-        "mlp_hidden",
-        "pad_vocab_multiple",
-    )
+def _as_list(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value  # `input: a.txt` means [a.txt]
 
 
-@dataclass
+@dataclass(frozen=True)
 class DataSection:
     """Where the tokens come from.
 
@@ -74,16 +53,26 @@ class DataSection:
     `tokenizer` ("char", "bpe" with `vocab_size`, or the path of a saved tokenizer).
     """
 
-    dir: str = "data/default"
-    input: list[str] = field(default_factory=list)
-    tokenizer: str = "char"
-    vocab_size: int | None = None  # for tokenizer: bpe
-    val_fraction: float = 0.1
+    dir: str = "data/default"  # the prepared data folder
+    input: Annotated[list[str], BeforeValidator(_as_list)] = field(default_factory=list)
+    tokenizer: str = "char"  # char | bpe | path/to/tokenizer.json
+    vocab_size: Positive | None = None  # for tokenizer: bpe
+    val_fraction: Annotated[float, Bound(gt=0, lt=1)] = 0.1  # of each document's bytes
 
-    POSITIVE: ClassVar[tuple[str, ...]] = ("vocab_size",)
+    def __post_init__(self) -> None:
+        check_fields(self)
+        if self.tokenizer not in ("char", "bpe") and not self.tokenizer.endswith(".json"):
+            raise ConfigError(
+                f"tokenizer = {self.tokenizer!r} is not allowed"
+                f"{suggest(self.tokenizer, ['char', 'bpe'])}; "
+                "allowed: char, bpe, or the path of a saved tokenizer .json",
+                field="tokenizer",
+            )
+        if self.tokenizer == "bpe" and self.vocab_size is None and self.input:
+            raise ConfigError("tokenizer = 'bpe' needs vocab_size (e.g. 4096)", field="tokenizer")
 
 
-@dataclass
+@dataclass(frozen=True)
 class OptimSection:
     """AdamW and the learning-rate schedule.
 
@@ -92,30 +81,26 @@ class OptimSection:
     (warmup, then lr). decay_steps is the schedule's horizon (default: train.max_steps).
     """
 
-    lr: float = 1e-3
-    min_lr: float = 1e-4
-    warmup_steps: int = 100
-    schedule: str = "cosine"
-    decay_steps: int | None = None
-    decay_fraction: float = 0.2
-    weight_decay: float = 0.1
-    beta1: float = 0.9
-    beta2: float = 0.95
-    eps: float = 1e-8
-    grad_clip: float = 1.0  # 0 disables clipping (the norm is still logged)
+    lr: PositiveFloat = 1e-3  # peak learning rate
+    min_lr: NonNegative = 1e-4  # the floor the decay ends at
+    warmup_steps: Count = 100  # linear warmup from lr/warmup_steps
+    schedule: Literal["cosine", "wsd", "constant"] = "cosine"
+    decay_steps: Positive | None = None  # None: train.max_steps
+    decay_fraction: Annotated[float, Bound(gt=0, le=1)] = 0.2  # wsd: the decaying tail
+    weight_decay: NonNegative = 0.1  # on matrices only (see optim.py)
+    beta1: Fraction = 0.9
+    beta2: Fraction = 0.95
+    eps: PositiveFloat = 1e-8
+    grad_clip: NonNegative = 1.0  # 0 disables clipping (the norm is still logged)
     fused: bool | None = None  # None: fused AdamW on CUDA and CPU, the default elsewhere
 
-    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"schedule": ("cosine", "wsd", "constant")}
-    POSITIVE: ClassVar[tuple[str, ...]] = ("lr", "decay_steps", "eps")
-    NON_NEGATIVE: ClassVar[tuple[str, ...]] = (
-        "min_lr",
-        "warmup_steps",
-        "weight_decay",
-        "grad_clip",
-    )
+    def __post_init__(self) -> None:
+        check_fields(self)
+        if self.min_lr > self.lr:
+            raise ConfigError(f"min_lr = {self.min_lr} must be <= lr = {self.lr}", field="min_lr")
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainSection:
     """How long, how big and where.
 
@@ -124,51 +109,42 @@ class TrainSection:
     the micro-batch) are split across ranks.
     """
 
-    max_steps: int = 1000
-    batch_size: int = 16  # sequences per micro-batch (single process)
-    grad_accum: int = 1
-    seed: int = 1337
-    device: str = "auto"
-    precision: str = "auto"
-    compile: bool = False
-    peak_flops: float | None = None  # per device, for MFU; None: a default for the device
+    max_steps: Positive = 1000  # optimizer steps
+    batch_size: Positive = 16  # sequences per micro-batch (single process)
+    grad_accum: Positive = 1  # micro-batches per optimizer step
+    seed: int = 1337  # initial weights and data order
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    compile: bool = False  # torch.compile the model
+    peak_flops: PositiveFloat | None = None  # per device, for MFU; None: a default
 
-    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {
-        "device": ("auto", "cpu", "cuda", "mps"),
-        "precision": ("auto", "fp32", "bf16", "fp16"),
-    }
-    POSITIVE: ClassVar[tuple[str, ...]] = ("max_steps", "batch_size", "grad_accum", "peak_flops")
+    def __post_init__(self) -> None:
+        check_fields(self)
 
 
-@dataclass
+@dataclass(frozen=True)
 class LogSection:
     """What is printed and saved, and how often (in optimizer steps)."""
 
-    log_interval: int = 10  # a metrics.csv row every N steps (and at eval steps)
-    eval_interval: int = 250
-    eval_batches: int = 20
-    sample_interval: int = 500  # 0: never print samples during training
-    sample_tokens: int = 200
+    log_interval: Positive = 10  # a metrics.csv row every N steps (and at eval steps)
+    eval_interval: Positive = 250
+    eval_batches: Positive = 20  # val loss = mean over this many fixed batches
+    sample_interval: Count = 500  # 0: never print samples during training
+    sample_tokens: Count = 200
     sample_prompt: str = "\n"
-    checkpoint_interval: int = 500
-    keep_last: int = 2
-    progress: bool = True
+    checkpoint_interval: Positive = 500
+    keep_last: Positive = 2  # step checkpoints kept (best/ is extra)
+    progress: bool = True  # the progress bar
 
-    POSITIVE: ClassVar[tuple[str, ...]] = (
-        "log_interval",
-        "eval_interval",
-        "eval_batches",
-        "checkpoint_interval",
-        "keep_last",
-    )
-    NON_NEGATIVE: ClassVar[tuple[str, ...]] = ("sample_interval", "sample_tokens")
+    def __post_init__(self) -> None:
+        check_fields(self)
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainConfig:
-    """A whole training config: five typed sections."""
+    """A whole training config: the model (a GPTConfig) and four train-only sections."""
 
-    model: ModelSection = field(default_factory=ModelSection)
+    model: GPTConfig = field(default_factory=GPTConfig)
     data: DataSection = field(default_factory=DataSection)
     optim: OptimSection = field(default_factory=OptimSection)
     train: TrainSection = field(default_factory=TrainSection)
@@ -180,34 +156,22 @@ class TrainConfig:
 
     def save(self, path: str | Path) -> None:
         """Write the resolved config as YAML (sections and keys in declaration order)."""
-        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
-
-    def gpt_config(self, vocab_size: int | None = None) -> Any:
-        """The gpt_core.GPTConfig this config describes (vocab from the argument if unset)."""
-        from gpt_core import ConfigError, GPTConfig
-
-        values = dataclasses.asdict(self.model)
-        if values["vocab_size"] is None:
-            values["vocab_size"] = vocab_size
-        if values["vocab_size"] is None:
-            raise TrainError("model.vocab_size is not set and no tokenizer gives one")
-        try:
-            return GPTConfig(**values)
-        except ConfigError as exc:
-            raise TrainError(f"model section: {exc}") from exc
+        write_text_atomic(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
 
 
-SECTIONS: dict[str, type[Any]] = {
-    "model": ModelSection,
-    "data": DataSection,
-    "optim": OptimSection,
-    "train": TrainSection,
-    "log": LogSection,
-}
+SECTIONS: dict[str, type[Any]] = typing.get_type_hints(TrainConfig)
+_ADAPTER = TypeAdapter(TrainConfig)
 
 
-# ---------------------------------------------------------------------------------------------
-# loading
+class _Loader(yaml.SafeLoader):
+    """YAML that reads 3e-4 and 1e4 as numbers (YAML 1.1 wants a dot: 3.0e-4)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$"),
+    list("-+0123456789."),
+)
 
 
 def load_config(
@@ -218,17 +182,17 @@ def load_config(
     """Read a YAML config (or start from the defaults), apply `section.key=value` overrides.
 
     `values` is an optional nested mapping applied after the file and before the overrides
-    (used by tests and the benchmark). Raises TrainError naming the offending key.
+    (used by tests and the benchmark). Raises TrainError naming the offending key; the
+    sweep validates a trial the same way, by loading its overrides.
     """
     raw: dict[str, dict[str, Any]] = {name: {} for name in SECTIONS}
-    where = "config"
+    where = "config" if path is None else str(path)
     if path is not None:
-        where = str(path)
         p = Path(path)
         if not p.is_file():
             raise TrainError(f"config file not found: {p}")
         try:
-            loaded = yaml.safe_load(p.read_text())
+            loaded = yaml.load(p.read_text(), Loader=_Loader)
         except yaml.YAMLError as exc:
             raise TrainError(f"{p}: not valid YAML: {exc}") from exc
         _merge(raw, loaded if loaded is not None else {}, where)
@@ -237,55 +201,48 @@ def load_config(
     for item in overrides:
         section, key, value = parse_override(item)
         raw[section][key] = value
-    cfg = TrainConfig(
-        **{name: _build_section(name, cls, raw[name], where) for name, cls in SECTIONS.items()}
-    )
-    _check_cross_fields(cfg)
-    # GPTConfig owns the shape rules (head sizes, RoPE, ...): check them now, before any
-    # work, with a stand-in vocabulary size when the real one comes from the tokenizer.
-    cfg.gpt_config(vocab_size=cfg.model.vocab_size or 256)
-    return cfg
+    try:
+        return _ADAPTER.validate_python(raw)
+    except ValidationError as exc:
+        raise TrainError(f"{where}: {_describe(exc, raw)}") from None
 
 
 def parse_override(item: str) -> tuple[str, str, Any]:
     """Split `section.key=value`; the value is parsed as YAML ("3" -> 3, "true" -> True)."""
-    if "=" not in item:
-        raise TrainError(f"--set {item!r}: expected SECTION.KEY=VALUE, e.g. train.max_steps=200")
-    dotted, text = item.split("=", 1)
+    dotted, sep, text = item.partition("=")
     parts = dotted.strip().split(".")
-    if len(parts) != 2 or not all(parts):
+    if not sep or len(parts) != 2 or not all(parts):
         raise TrainError(f"--set {item!r}: expected SECTION.KEY=VALUE, e.g. train.max_steps=200")
     section, key = parts
-    _check_section(section, f"--set {item}")
     _check_key(section, key, f"--set {item}")
-    if typing.get_type_hints(SECTIONS[section])[key] is str:
+    if _unwrap(typing.get_type_hints(SECTIONS[section])[key]) is str:
         return section, key, text  # text fields take the text as typed ("ROMEO:" stays text)
     try:
-        value = yaml.safe_load(text) if text.strip() else ""
+        value = yaml.load(text, Loader=_Loader) if text.strip() else ""
     except yaml.YAMLError:
         value = text
     return section, key, value
 
 
-def _suggest(word: str, options: Sequence[str]) -> str:
-    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
+def _unwrap(hint: Any) -> Any:
+    """The plain type under Annotated[...] and `X | None`."""
+    if typing.get_origin(hint) is Annotated:
+        return _unwrap(typing.get_args(hint)[0])
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    return _unwrap(args[0]) if type(None) in typing.get_args(hint) and len(args) == 1 else hint
 
 
-def _check_section(section: str, where: str) -> None:
+def _check_key(section: str, key: str | None, where: str) -> None:
     if section not in SECTIONS:
         raise TrainError(
-            f"{where}: unknown section {section!r}{_suggest(section, list(SECTIONS))} "
-            f"(allowed: {', '.join(SECTIONS)})"
+            f"{where}: unknown section {section!r}{suggest(section, list(SECTIONS))}; "
+            f"allowed: {', '.join(SECTIONS)}"
         )
-
-
-def _check_key(section: str, key: str, where: str) -> None:
     names = [f.name for f in dataclasses.fields(SECTIONS[section])]
-    if key not in names:
+    if key is not None and key not in names:
         raise TrainError(
-            f"{where}: unknown key '{section}.{key}'{_suggest(key, names)} "
-            f"(allowed in {section}: {', '.join(names)})"
+            f"{where}: unknown key '{section}.{key}'{suggest(key, names)}; "
+            f"allowed in {section}: {', '.join(names)}"
         )
 
 
@@ -293,7 +250,7 @@ def _merge(raw: dict[str, dict[str, Any]], loaded: Any, where: str) -> None:
     if not isinstance(loaded, Mapping):
         raise TrainError(f"{where}: expected a mapping of sections ({', '.join(SECTIONS)})")
     for section, body in loaded.items():
-        _check_section(str(section), where)
+        _check_key(str(section), None, where)
         if body is None:
             continue
         if not isinstance(body, Mapping):
@@ -303,120 +260,18 @@ def _merge(raw: dict[str, dict[str, Any]], loaded: Any, where: str) -> None:
             raw[str(section)][str(key)] = value
 
 
-def _build_section(name: str, cls: type[Any], values: dict[str, Any], where: str) -> Any:
-    hints = typing.get_type_hints(cls)
-    kwargs: dict[str, Any] = {}
-    for key, value in values.items():
-        kwargs[key] = _coerce(f"{name}.{key}", value, hints[key], where)
-    section = cls(**kwargs)
-    _check_values(name, section, where)
-    return section
-
-
-def _type_name(tp: Any) -> str:
-    if isinstance(tp, type):
-        return tp.__name__
-    return str(tp).replace("typing.", "")
-
-
-def _coerce(key: str, value: Any, tp: Any, where: str) -> Any:
-    """Check (and gently convert) one value against its annotated type."""
-    origin = typing.get_origin(tp)
-    if origin in (Union, types.UnionType):
-        args = typing.get_args(tp)
-        if value is None and type(None) in args:
-            return None
-        inner = [a for a in args if a is not type(None)]
-        return _coerce(key, value, inner[0], where)
-    bad = TrainError(f"{where}: {key} = {value!r} is not a valid {_type_name(tp)}")
-    if origin is list:
-        (item_tp,) = typing.get_args(tp)
-        if isinstance(value, str):
-            value = [value]
-        if not isinstance(value, list):
-            raise bad
-        return [_coerce(key, v, item_tp, where) for v in value]
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        raise TrainError(f"{where}: {key} = {value!r} is not a valid bool (use true or false)")
-    if tp is int:
-        if isinstance(value, bool):
-            raise bad
-        if isinstance(value, int):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, str):
-            try:
-                as_float = float(value)
-            except ValueError:
-                raise bad from None
-            if as_float.is_integer():
-                return int(as_float)
-        raise bad
-    if tp is float:
-        if isinstance(value, bool):
-            raise bad
-        if isinstance(value, int | float):
-            return float(value)
-        if isinstance(value, str):  # YAML 1.1 reads "3e-4" as a string
-            try:
-                return float(value)
-            except ValueError:
-                raise bad from None
-        raise bad
-    if tp is str:
-        if isinstance(value, str):
-            return value
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return str(value)
-        raise bad
-    raise bad  # pragma: no cover - every annotation above is handled
-
-
-def _check_values(name: str, section: Any, where: str) -> None:
-    choices: dict[str, tuple[str, ...]] = getattr(section, "CHOICES", {})
-    for key, allowed in choices.items():
-        value = getattr(section, key)
-        if value not in allowed:
-            raise TrainError(
-                f"{where}: {name}.{key} = {value!r} is not allowed{_suggest(str(value), allowed)} "
-                f"(allowed: {', '.join(allowed)})"
-            )
-    for key in getattr(section, "POSITIVE", ()):
-        value = getattr(section, key)
-        if value is not None and value <= 0:
-            raise TrainError(f"{where}: {name}.{key} = {value!r} must be > 0")
-    for key in getattr(section, "NON_NEGATIVE", ()):
-        value = getattr(section, key)
-        if value is not None and value < 0:
-            raise TrainError(f"{where}: {name}.{key} = {value!r} must be >= 0")
-
-
-def _check_cross_fields(cfg: TrainConfig) -> None:
-    """Constraints that span keys; GPT shape rules are checked by GPTConfig itself."""
-    o, d, m = cfg.optim, cfg.data, cfg.model
-    if not 0.0 <= m.dropout < 1.0:
-        raise TrainError(f"model.dropout = {m.dropout} must be in [0, 1)")
-    if m.d_model % m.n_heads != 0:
-        raise TrainError(
-            f"model.d_model = {m.d_model} must be divisible by model.n_heads = {m.n_heads}"
-        )
-    if o.min_lr > o.lr:
-        raise TrainError(f"optim.min_lr = {o.min_lr} must be <= optim.lr = {o.lr}")
-    if not 0.0 < o.decay_fraction <= 1.0:
-        raise TrainError(f"optim.decay_fraction = {o.decay_fraction} must be in (0, 1]")
-    for key in ("beta1", "beta2"):
-        if not 0.0 <= getattr(o, key) < 1.0:
-            raise TrainError(f"optim.{key} = {getattr(o, key)} must be in [0, 1)")
-    if not 0.0 < d.val_fraction < 1.0:
-        raise TrainError(f"data.val_fraction = {d.val_fraction} must be in (0, 1)")
-    if d.tokenizer == "bpe" and d.vocab_size is None and d.input:
-        raise TrainError("data.tokenizer = 'bpe' needs data.vocab_size (e.g. 4096)")
-    if d.tokenizer not in ("char", "bpe") and not d.tokenizer.endswith(".json"):
-        raise TrainError(
-            f"data.tokenizer = {d.tokenizer!r} is not allowed"
-            f"{_suggest(d.tokenizer, ['char', 'bpe'])} "
-            "(allowed: char, bpe, or the path of a saved tokenizer .json)"
-        )
+def _describe(exc: ValidationError, raw: dict[str, dict[str, Any]]) -> str:
+    """The first validation problem as `section.key = value <rule>`, in gpt_core's words."""
+    error = exc.errors()[0]
+    loc = [str(part) for part in error["loc"]]
+    cause = error.get("ctx", {}).get("error")
+    if isinstance(cause, ConfigError):  # raised by a section's own checks
+        return f"{loc[0]}.{cause}" if cause.field else f"{loc[0]}: {cause}"
+    section, key = loc[0], loc[1] if len(loc) > 1 else ""
+    hint = typing.get_type_hints(SECTIONS[section], include_extras=True).get(key)
+    if hint is not None and key in raw.get(section, {}):
+        try:  # the same check GPTConfig runs, for the same message
+            check_value(key, raw[section][key], hint)
+        except ConfigError as err:
+            return f"{section}.{err}"
+    return f"{'.'.join(loc)} = {error['input']!r}: {error['msg']}"

@@ -10,14 +10,12 @@ accumulation steps, or of each micro-batch). So:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
 from gpt_train.errors import TrainError
-from gpt_train.prepare import read_meta
 
 SPLIT_IDS = {"train": 0, "val": 1}
 
@@ -47,21 +45,17 @@ def plan_shard(batch_size: int, grad_accum: int, world_size: int) -> Shard:
     )
 
 
-def open_tokens(data_dir: str | Path, split: str) -> np.memmap[Any, np.dtype[Any]]:
-    """The flat token array of `split` ("train" | "val"), memory-mapped read-only."""
-    meta = read_meta(data_dir)
-    path = Path(data_dir) / f"{split}.bin"
-    if not path.is_file():
-        raise TrainError(f"{path} is missing; prepare the data folder again")
-    return np.memmap(path, dtype=np.dtype(meta["dtype"]), mode="r")
-
-
 class BatchSampler:
-    """Yields this rank's micro-batches (x, y) of one optimizer step at a time."""
+    """Yields this rank's micro-batches (x, y) of one optimizer step at a time.
+
+    `tokens` is a split's flat id array (`Dataset.tokens(split)`); every other argument is
+    a keyword, named as in the config (train.batch_size, train.grad_accum, train.seed).
+    """
 
     def __init__(
         self,
         tokens: np.ndarray[Any, np.dtype[Any]],
+        *,
         seq_len: int,
         batch_size: int,
         grad_accum: int = 1,
