@@ -4,13 +4,13 @@ The sweep starts `COMMAND --config BASE --run-dir DIR [--resume] --set key=value
 and reads how it ended from its exit code:
 
 - 0: finished; `DIR/metrics.csv` holds its losses.
-- EXIT_INTERRUPTED: stopped early with a checkpoint saved (Ctrl-C, or pruned by the sweep);
-  the sweep continues it with `--resume` the next time it runs.
+- EXIT_INTERRUPTED: stopped early with a checkpoint saved: pruned (the trial says so in the
+  study, see below), or by Ctrl-C, and the next run of the sweep continues it with `--resume`.
 - anything else: failed; the last `error:` line of its output is the recorded reason.
 
-The environment variable TRIAL_ENV names the study and the trial, so that `train` can report
-its validation losses and be pruned (see gpt_eval.sweep.pruning). This module is imported by
-`train` on every run, so it holds constants only (no optuna, no pandas).
+In a sweep with a pruner, the environment variable TRIAL_ENV names the study and the trial,
+so that `train` can report its validation losses and be pruned (gpt_eval.sweep.pruning).
+`train` imports this module on every run, so it holds constants only (no optuna, no pandas).
 """
 
 from __future__ import annotations

@@ -4,8 +4,8 @@ Every trial is a subprocess (its own log, its own crash, Ctrl-C saves a checkpoi
 the optuna study lives in the sweep process. The study is an SQLite file in the sweep folder,
 so the trial's process can open it too:
 
-1. the sweep creates the trial (`study.ask`) and starts `train` with TRIAL_ENV naming the
-   study file, the study and the trial number, and the pruner settings;
+1. the sweep creates the trial (`study.ask`) and, when the file sets a pruner, starts `train`
+   with TRIAL_ENV naming the study file, the study, the trial number and the pruner settings;
 2. `train` (gpt_cli/train.py) installs `trial_hook`: at every eval step it reports the val
    loss with `trial.report(loss, step)` and asks `trial.should_prune()`, which runs the same
    pruner over the other trials' reported losses;

@@ -73,7 +73,7 @@ class _Sweep:
     ) -> None:
         self.spec, self.out, self.runner = spec, out, runner
         self.study, self.queue, self.say, self.bar = study, queue, say, bar
-        self.done = int(bar.n)  # trials finished, shown as [done/total] (bar.n stays 0 if hidden)
+        self.done = int(bar.n)  # trials finished, for [done/total] (a hidden bar counts nothing)
 
     def next_job(self) -> Job | None:
         """The next trial to start (an invalid drawn one is recorded as failed and skipped)."""
@@ -129,7 +129,9 @@ class _Sweep:
 
     def _log(self, job: Job, text: str) -> None:
         values = ", ".join(
-            f"{k}={format_value(v)}" for k, v in job.overrides.items() if k in self.spec.swept_keys
+            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={format_value(v)}"
+            for k, v in job.overrides.items()
+            if k in self.spec.swept_keys
         )
         self.say(f"[{self.done}/{self.bar.total}] {job.name} {values}: {text}")
 

@@ -107,7 +107,9 @@ class TrialRunner:
             shutil.rmtree(run_dir)  # a folder left by some earlier sweep: start afresh
         job.folder.mkdir(parents=True, exist_ok=True)
         argv = self.argv(job)
-        env = {**self.env, TRIAL_ENV: json.dumps({**self.study, "trial": job.trial.number})}
+        env = dict(self.env)
+        if self.study.get("pruner") is not None:  # only a pruned sweep needs train to report
+            env[TRIAL_ENV] = json.dumps({**self.study, "trial": job.trial.number})
         log_path = job.folder / "train.log"
         start = time.perf_counter()
         with log_path.open("ab" if job.resume else "wb") as log:
