@@ -77,5 +77,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             print(f"full config: {out / 'best_config.yaml'}  (uv run train --config ...)")
         for path in result.files:
             print(f"wrote {path}")
+        if counts.get("interrupted", 0):
+            print("interrupted trials continue from their checkpoints when this command reruns")
         if result.best is None:
             raise SystemExit(1)
