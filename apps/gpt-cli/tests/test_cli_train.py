@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
+import time
 from pathlib import Path
 
 import pytest
-from gpt_cli.train import main
+from gpt_cli.train import build_parser, main
+from gpt_eval.sweep.protocol import EXIT_INTERRUPTED
 from gpt_train.metrics import read_metrics
 from gpt_train.runs import load_run
 
@@ -45,6 +50,30 @@ def test_train_command_prepares_trains_and_resumes(
     assert "finished 6 steps" in out
     assert [r["step"] for r in read_metrics(run / "metrics.csv")] == ["2", "3", "4", "6"]
     assert load_run(run).step == 6
+
+
+def test_an_interrupted_run_saves_and_exits_with_the_documented_code(
+    config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "run"
+    metrics = run / "metrics.csv"
+
+    def press_ctrl_c_once_training() -> None:  # what a terminal's Ctrl-C does, mid-run
+        while not (metrics.is_file() and len(metrics.read_text().splitlines()) > 1):
+            time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    presser = threading.Thread(target=press_ctrl_c_once_training, daemon=True)
+    presser.start()
+    with pytest.raises(SystemExit) as exc:
+        main(["--config", str(config), "--run-dir", str(run), "--max-steps", "100000"])
+    presser.join()
+    assert exc.value.code == EXIT_INTERRUPTED == 75
+    out = capsys.readouterr().out
+    assert "interrupted at step" in out
+    assert "--resume" in out
+    assert load_run(run).step > 0  # the checkpoint it saved
+    assert str(EXIT_INTERRUPTED) in build_parser().format_help()
 
 
 def test_run_folder_defaults_to_runs_slash_config_name(

@@ -1,4 +1,4 @@
-"""`uv run sweep`: run a grid or random hyper-parameter search over a train config."""
+"""`uv run sweep`: run a grid, random or TPE hyper-parameter search over a train config."""
 
 from __future__ import annotations
 
@@ -26,7 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Run a hyper-parameter sweep: every trial is a `train` run in its own folder; "
             "results go to results.csv, results.md and a plot, and the best config is printed. "
-            "Rerunning the same command resumes, skipping finished trials."
+            "The optuna study lives in the sweep folder (study.db): rerunning the same command "
+            "resumes, skipping finished trials and continuing interrupted ones."
         ),
     )
     p.add_argument("--config", required=True, help="sweep YAML (base config plus search space)")
@@ -36,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--parallel", type=int, default=None, help="trials run at once (default: file, else 1)"
     )
     p.add_argument("--retry-failed", action="store_true", help="rerun trials that failed last time")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar over the trials")
     return p
 
 
@@ -43,7 +45,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     with user_errors():
         from gpt_eval import EvalError
-        from gpt_eval.sweep import load_sweep, run_sweep, train_config_schema
+        from gpt_eval.sweep.runner import run_sweep
+        from gpt_eval.sweep.spec import load_sweep
 
         if args.max_trials is not None and args.max_trials < 1:
             raise EvalError(f"--max-trials must be at least 1, got {args.max_trials}")
@@ -55,12 +58,13 @@ def main(argv: Sequence[str] | None = None) -> None:
             spec.command or train_command(),
             max_trials=args.max_trials,
             parallel=args.parallel,
-            schema=train_config_schema(),
             retry_failed=args.retry_failed,
+            progress=not args.no_progress,
         )
         table = result.table
-        failed = int((table["status"] != "ok").sum())
-        print(f"\n{len(table)} trial(s), {failed} failed; sorted by {spec.metric}:")
+        counts = table["status"].value_counts()
+        tally = ", ".join(f"{counts.get(s, 0)} {s}" for s in ("pruned", "failed", "interrupted"))
+        print(f"\n{len(table)} trial(s), {tally}; sorted by {spec.metric}:")
         shown = ["trial", "status", *spec.swept_keys, spec.metric, "wall_time_s"]
         print(table[shown].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
         if result.best is None:
@@ -73,5 +77,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             print(f"full config: {out / 'best_config.yaml'}  (uv run train --config ...)")
         for path in result.files:
             print(f"wrote {path}")
+        if counts.get("interrupted", 0):
+            print("interrupted trials continue from their checkpoints when this command reruns")
         if result.best is None:
             raise SystemExit(1)

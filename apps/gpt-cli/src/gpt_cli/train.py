@@ -1,4 +1,9 @@
-"""`uv run train`: train a GPT from a YAML config (also under torchrun for DDP)."""
+"""`uv run train`: train a GPT from a YAML config (also under torchrun for DDP).
+
+Exit codes: 0 finished (or already finished), EXIT_INTERRUPTED (75) stopped early with a
+checkpoint saved (Ctrl-C once, or pruned by a sweep; `--resume` continues), 2 a bad config
+or argument, 130 aborted by a second Ctrl-C. `uv run sweep` reads them from each trial.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +11,26 @@ import argparse
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from gpt_eval.sweep.protocol import EXIT_INTERRUPTED, TRIAL_ENV
 
 from gpt_cli._common import user_errors
+
+if TYPE_CHECKING:
+    from gpt_train.trainer import TrainResult
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="train",
         description="Train a GPT model from a YAML config.",
-        epilog=("multi-GPU: torchrun --standalone --nproc_per_node=8 -m gpt_cli.train --config F"),
+        epilog=(
+            "multi-GPU: torchrun --standalone --nproc_per_node=8 -m gpt_cli.train --config F. "
+            f"Exit status: 0 finished; {EXIT_INTERRUPTED} interrupted with a checkpoint saved "
+            "(Ctrl-C, or pruned by a sweep; continue with --resume); 2 a bad config or "
+            "argument; 130 aborted by a second Ctrl-C."
+        ),
     )
     p.add_argument("--config", required=True, help="YAML config file (see configs/)")
     p.add_argument("--run-dir", help="run folder (default: runs/<config name>)")
@@ -57,22 +73,33 @@ def main(argv: Sequence[str] | None = None) -> None:
 
         cfg = load_config(args.config, overrides=[*args.set, *_flag_overrides(args)])
         run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / Path(args.config).stem
-        result = train(cfg, run_dir, resume=args.resume)
-        if int(os.environ.get("RANK", "0")) != 0:
-            return
-        losses = f"train loss {result.train_loss:.4f}" if result.train_loss is not None else ""
-        if result.val_loss is not None:
-            losses += f", val loss {result.val_loss:.4f}"
-        if result.status == "interrupted":
-            print(
-                f"interrupted at step {result.step} ({losses}); checkpoint saved. Continue "
-                f"with: uv run train --config {args.config} --run-dir {run_dir} --resume"
-            )
-        elif result.status == "already finished":
-            print(f"{run_dir} already reached step {result.step}; raise train.max_steps to go on")
-        else:
-            print(f"finished {result.step} steps in {result.elapsed_s:.0f}s ({losses})")
-        print(f"run folder: {run_dir}  (sample: uv run sample --run {run_dir})")
+        on_step = None
+        if os.environ.get(TRIAL_ENV):  # a sweep's trial: report val losses, maybe get pruned
+            from gpt_eval.sweep.pruning import trial_hook
+
+            on_step = trial_hook(cfg.log.eval_interval, cfg.train.max_steps)
+        result = train(cfg, run_dir, resume=args.resume, on_step=on_step)
+        if int(os.environ.get("RANK", "0")) == 0:
+            _report(result, args.config, run_dir)
+        if result.status == "interrupted":  # on every rank: all exit alike
+            raise SystemExit(EXIT_INTERRUPTED)
+
+
+def _report(result: TrainResult, config: str, run_dir: Path) -> None:
+    """The closing lines: how the run ended and where it is."""
+    losses = f"train loss {result.train_loss:.4f}" if result.train_loss is not None else ""
+    if result.val_loss is not None:
+        losses += f", val loss {result.val_loss:.4f}"
+    if result.status == "interrupted":
+        print(
+            f"interrupted at step {result.step} ({losses}); checkpoint saved. Continue "
+            f"with: uv run train --config {config} --run-dir {run_dir} --resume"
+        )
+    elif result.status == "already finished":
+        print(f"{run_dir} already reached step {result.step}; raise train.max_steps to go on")
+    else:
+        print(f"finished {result.step} steps in {result.elapsed_s:.0f}s ({losses})")
+    print(f"run folder: {run_dir}  (sample: uv run sample --run {run_dir})")
 
 
 if __name__ == "__main__":
