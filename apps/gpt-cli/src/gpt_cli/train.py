@@ -18,7 +18,7 @@ from gpt_eval.sweep.protocol import EXIT_INTERRUPTED, TRIAL_ENV
 from gpt_cli._common import user_errors
 
 if TYPE_CHECKING:
-    from gpt_train.trainer import TrainResult
+    from gpt_train.state import TrainResult
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -31,10 +31,16 @@ import optuna
 from gpt_eval.sweep.protocol import PRUNED_AT, TRIAL_ENV
 
 
-class StoppableTrainer(Protocol):
-    """What the hook needs of gpt_train's Trainer."""
+class _HasValLoss(Protocol):
+    @property
+    def val_loss(self) -> float | None: ...
 
-    last_val_loss: float | None
+
+class StoppableTrainer(Protocol):
+    """What the hook needs of gpt_train's Trainer: its state's val loss, and a stop."""
+
+    @property
+    def state(self) -> _HasValLoss: ...
 
     def request_stop(self) -> None: ...
 
@@ -109,7 +115,7 @@ def trial_hook(eval_interval: int, max_steps: int) -> StepHook | None:
 
     def on_step(step: int, trainer: StoppableTrainer) -> None:
         at_eval = step % eval_interval == 0 or step == max_steps
-        loss = trainer.last_val_loss
+        loss = trainer.state.val_loss
         if at_eval and loss is not None and reporter.report(step, loss):
             print(f"pruned at step {step}: val loss {loss:.4f} is worse than the median trial's")
             trainer.request_stop()
