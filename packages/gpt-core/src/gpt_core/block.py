@@ -9,6 +9,7 @@ from torch import nn
 from gpt_core.attention import CausalSelfAttention
 from gpt_core.config import GPTConfig
 from gpt_core.kv_cache import KVCache
+from gpt_core.linear import LinearFn, apply_linear
 from gpt_core.mlp import make_mlp
 from gpt_core.norm import make_norm
 
@@ -29,9 +30,10 @@ class Block(nn.Module):
         x: torch.Tensor,
         rope: tuple[torch.Tensor, torch.Tensor] | None = None,
         cache: KVCache | None = None,
+        linear: LinearFn = apply_linear,
     ) -> torch.Tensor:
-        x = x + self._drop(self.attn(self.norm1(x), rope, cache))
-        return x + self._drop(self.mlp(self.norm2(x)))
+        x = x + self._drop(self.attn(self.norm1(x), rope, cache, linear))
+        return x + self._drop(self.mlp(self.norm2(x), linear))
 
     def _drop(self, y: torch.Tensor) -> torch.Tensor:
         """Residual dropout, skipped entirely when off (it runs on every decoding step)."""

@@ -40,14 +40,14 @@ class KVCache:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Store new keys and values k, v (B, H, T, hd) at the current position; return all
         keys and values so far, each (B, H, pos + T, hd) (views, no copy)."""
-        end = self.pos + k.shape[2]
-        if end > self.max_len:
-            raise ValueError(f"KV cache full: {end} positions > max_len {self.max_len}")
+        pos, T = self.pos, k.shape[2]
+        if pos + T > self.max_len:
+            raise ValueError(f"KV cache full: {pos + T} positions > max_len {self.max_len}")
         cache = self.kv[layer]
         keys, values = cache[0], cache[1]  # (B, H, max_len, hd) each; views, not unbind()
-        keys[:, :, self.pos : end] = k
-        values[:, :, self.pos : end] = v
-        return keys[:, :, :end], values[:, :, :end]
+        keys.narrow(2, pos, T).copy_(k)  # narrow + copy_: the cheapest in-place write
+        values.narrow(2, pos, T).copy_(v)
+        return keys.narrow(2, 0, pos + T), values.narrow(2, 0, pos + T)
 
     def advance(self, n: int) -> None:
         """Move past n positions (called once per forward, after every layer wrote them)."""
