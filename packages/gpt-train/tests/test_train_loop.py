@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import torch
+from gpt_core import SamplingConfig, generate
 from gpt_train import TrainError
 from gpt_train.config import TrainConfig, load_config
 from gpt_train.metrics import read_metrics
@@ -134,7 +135,7 @@ def test_load_run_checkpoints_and_errors(straight: Path, tmp_path: Path) -> None
     assert load_run(straight, "best").step == 8
     assert load_run(straight, str(straight / "checkpoints" / "step-0000008")).step == 8
     ids = run.tokenizer.encode("ROMEO:")
-    out = run.model.generate(torch.tensor([ids]), max_new_tokens=5, seed=0)
+    out = generate(run.model, torch.tensor([ids]), SamplingConfig(max_new_tokens=5, seed=0))
     assert out.shape == (1, len(ids) + 5)
     assert isinstance(run.tokenizer.decode(out[0].tolist()), str)
     with pytest.raises(TrainError, match=r"unknown checkpoint 'step-99'.*available: latest, best"):

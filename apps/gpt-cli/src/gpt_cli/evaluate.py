@@ -46,13 +46,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         from gpt_eval.evaluate import evaluate_ids, read_split_tokens, read_text_tokens
         from gpt_train.runs import load_run
 
-        from gpt_cli.sample import resolve_device
-
         if args.max_tokens is not None and args.max_tokens < 2:
             raise EvalError(f"--max-tokens must be at least 2, got {args.max_tokens}")
         if args.batch_size < 1:
             raise EvalError(f"--batch-size must be at least 1, got {args.batch_size}")
-        run = load_run(args.run, checkpoint=args.checkpoint, device=resolve_device(args.device))
+        run = load_run(args.run, checkpoint=args.checkpoint, device=args.device)
         ids: Sequence[int] | np.ndarray
         if args.input is not None:
             source = str(args.input)

@@ -1,7 +1,7 @@
 """Open a run folder written by `train`: its model (from any checkpoint), tokenizer, config.
 
 run = load_run("runs/tiny", checkpoint="best")
-run.model.generate(...); run.tokenizer.decode(...)
+gpt_core.generate(run.model, ...); run.tokenizer.decode(...)
 """
 
 from __future__ import annotations

@@ -325,6 +325,8 @@ class Trainer:
     @torch.no_grad()
     def sample(self, max_new_tokens: int | None = None) -> str:
         """A short continuation of log.sample_prompt (leaves the training RNG untouched)."""
+        from gpt_core.generation import SamplingConfig, generate
+
         n = self.cfg.log.sample_tokens if max_new_tokens is None else max_new_tokens
         prompt = self.cfg.log.sample_prompt
         try:
@@ -337,9 +339,10 @@ class Trainer:
         self.raw_model.eval()
         idx = torch.tensor([ids], dtype=torch.long, device=self.device)
         with self.precision.autocast():
-            out = self.raw_model.generate(
-                idx, n, temperature=0.8, top_k=None, seed=self.cfg.train.seed + self.step
+            sampling = SamplingConfig(
+                max_new_tokens=n, temperature=0.8, seed=self.cfg.train.seed + self.step
             )
+            out = generate(self.raw_model, idx, sampling)
         self.raw_model.train()
         text: str = self.tokenizer.decode(out[0, len(ids) :].tolist())
         return text
