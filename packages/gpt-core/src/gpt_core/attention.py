@@ -84,7 +84,7 @@ class CausalSelfAttention(nn.Module):
         self.head_dim = config.head_dim
         self.d_model = config.d_model
         self.dropout = config.dropout
-        self.attend = ATTENTIONS[config.attention]
+        self.kind = config.attention  # a key of ATTENTIONS
         self.layer_idx = layer_idx
         # Set by gpt_core.tracing only: store this layer's weights in last_weights.
         self.capture_weights = False
@@ -111,6 +111,6 @@ class CausalSelfAttention(nn.Module):
             y, weights = manual_attention(q, k, v, dropout)
             self.last_weights = weights.detach()
         else:
-            y = self.attend(q, k, v, dropout)
+            y = ATTENTIONS[self.kind](q, k, v, dropout)
         y = y.transpose(1, 2).reshape(B, T, self.d_model)  # heads side by side again
         return linear(self.proj, y)
