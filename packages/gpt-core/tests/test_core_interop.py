@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import torch
-from gpt_core import ConfigError
+from gpt_core import GPT, ConfigError
 from gpt_core.interop import load_gpt2
 
 transformers = pytest.importorskip("transformers")
@@ -37,10 +37,11 @@ def hf_model(**kw: Any) -> Any:
     return model
 
 
-def logits_hf(model: Any, idx: torch.Tensor) -> torch.Tensor:
+def assert_same_logits(ours: GPT, hf: Any, batch: int, length: int) -> None:
+    idx = torch.randint(0, 97, (batch, length))
     with torch.no_grad():
-        out: torch.Tensor = model(idx).logits
-    return out
+        logits, _ = ours.eval()(idx)
+        torch.testing.assert_close(logits, hf(idx).logits, atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize("fmt", ["safetensors", "bin"])
@@ -52,37 +53,28 @@ def test_load_hf_gpt2_gives_the_same_logits(tmp_path: Path, fmt: str) -> None:
         hf.config.save_pretrained(tmp_path)
         state = {k.removeprefix("transformer."): v for k, v in hf.state_dict().items()}
         torch.save(state, tmp_path / "pytorch_model.bin")
-    ours = load_gpt2(tmp_path).eval()
+    ours = load_gpt2(tmp_path)
     assert ours.config.vocab_size == 97
     assert ours.config.n_layers == 2
-    idx = torch.randint(0, 97, (2, 32))
-    with torch.no_grad():
-        logits, _ = ours(idx)
-    torch.testing.assert_close(logits, logits_hf(hf, idx), atol=1e-5, rtol=1e-5)
+    assert_same_logits(ours, hf, 2, 32)
     assert ours.lm_head.weight is ours.tok_emb.weight
 
 
 def test_load_with_overrides_and_padding(tmp_path: Path) -> None:
     hf = hf_model(n_inner=48)
     hf.save_pretrained(tmp_path)
-    ours = load_gpt2(tmp_path, attention="manual", pad_vocab_multiple=64).eval()
+    ours = load_gpt2(tmp_path, attention="manual", pad_vocab_multiple=64)
     assert ours.config.padded_vocab_size == 128
     assert ours.config.hidden_size == 48
-    idx = torch.randint(0, 97, (1, 20))
-    with torch.no_grad():
-        logits, _ = ours(idx)
-    torch.testing.assert_close(logits, logits_hf(hf, idx), atol=1e-5, rtol=1e-5)
+    assert_same_logits(ours, hf, 1, 20)
 
 
 def test_untied_checkpoints_keep_their_own_head(tmp_path: Path) -> None:
     hf = hf_model(tie_word_embeddings=False)
     hf.save_pretrained(tmp_path)
-    ours = load_gpt2(tmp_path).eval()
+    ours = load_gpt2(tmp_path)
     assert ours.lm_head.weight is not ours.tok_emb.weight
-    idx = torch.randint(0, 97, (2, 16))
-    with torch.no_grad():
-        logits, _ = ours(idx)
-    torch.testing.assert_close(logits, logits_hf(hf, idx), atol=1e-5, rtol=1e-5)
+    assert_same_logits(ours, hf, 2, 16)
 
 
 def test_clear_errors_for_bad_folders(tmp_path: Path) -> None:

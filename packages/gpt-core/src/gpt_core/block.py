@@ -28,10 +28,13 @@ class Block(nn.Module):
     def forward(
         self,
         x: torch.Tensor,
-        rope: tuple[torch.Tensor, torch.Tensor] | None = None,
+        *,
         cache: KVCache | None = None,
+        rope: tuple[torch.Tensor, torch.Tensor] | None = None,
         linear: LinearFn = apply_linear,
     ) -> torch.Tensor:
+        """x (B, T, d) -> (B, T, d); rope, cache and linear are passed on to the attention
+        (and linear to the MLP)."""
         x = x + self._drop(self.attn(self.norm1(x), rope, cache, linear))
         return x + self._drop(self.mlp(self.norm2(x), linear))
 

@@ -121,7 +121,7 @@ class DecodeStep:
         start = time.perf_counter()
         x, rope = self.model.embed(tokens[:, None], cache.pos)  # (B, 1, d)
         for block in self.blocks:
-            x = block(x, rope, cache, self.linear)
+            x = block(x, rope=rope, cache=cache, linear=self.linear)
         cache.advance(1)
         logits = self.model.head(x, self.linear)[:, -1]  # (B, vocab_size)
         self.modes.record(threaded, time.perf_counter() - start)

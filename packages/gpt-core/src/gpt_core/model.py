@@ -89,7 +89,7 @@ class GPT(nn.Module):
         x, rope = self.embed(idx, start)
         x = self.drop(x)
         for block in self.blocks:
-            x = block(x, rope, cache, linear)
+            x = block(x, rope=rope, cache=cache, linear=linear)
         if cache is not None:
             cache.advance(T)
         if last_only:
