@@ -101,11 +101,12 @@ class CausalSelfAttention(nn.Module):
         B, T, _ = x.shape
         # One matmul makes q, k and v for every head: (B, T, 3*d) -> (3, B, H, T, hd)
         qkv = linear(self.qkv, x).view(B, T, 3, self.n_heads, self.head_dim).permute(2, 0, 3, 1, 4)
-        q, k, v = qkv.unbind(0)  # (B, H, T, hd) each
-        if rope is not None:  # rotate q and k by their positions (cos/sin rows, (T, hd))
-            q, k = apply_rope(q, *rope), apply_rope(k, *rope)
+        if rope is not None:  # rotate q and k (in one call) by their positions' cos/sin rows
+            qkv = torch.cat((apply_rope(qkv[:2], *rope), qkv[2:]))
+        q, kv = qkv[0], qkv[1:]  # (B, H, T, hd) and keys/values side by side (2, B, H, T, hd)
         if cache is not None:
-            k, v = cache.update(self.layer_idx, k, v)  # (B, H, T_past + T, hd) each
+            kv = cache.update(self.layer_idx, kv)  # (2, B, H, T_past + T, hd)
+        k, v = kv.unbind(0)
         dropout = self.dropout if self.training else 0.0
         if self.capture_weights:  # the tracer wants the weights: the manual path has them
             y, weights = manual_attention(q, k, v, dropout)
