@@ -97,8 +97,10 @@ class CausalSelfAttention(nn.Module):
         cache: KVCache | None = None,
         linear: LinearFn = apply_linear,
     ) -> torch.Tensor:
-        """x (B, T, d) -> (B, T, d); with a cache, x holds the new positions only."""
-        B, T, _ = x.shape
+        """x (B, T, d) -> (B, T, d); with a cache, x holds the new positions only. The decode
+        step passes x (B, d): one new token per row, with no time axis."""
+        lead = x.shape[:-1]  # (B, T), or (B,) for one token per row
+        B, T = lead[0], (lead[1] if len(lead) == 2 else 1)
         # One matmul makes q, k and v for every head: (B, T, 3*d) -> (3, B, H, T, hd)
         qkv = linear(self.qkv, x).view(B, T, 3, self.n_heads, self.head_dim).permute(2, 0, 3, 1, 4)
         if rope is not None:  # rotate q and k (in one call) by their positions' cos/sin rows
@@ -113,5 +115,5 @@ class CausalSelfAttention(nn.Module):
             self.last_weights = weights.detach()
         else:
             y = ATTENTIONS[self.kind](q, k, v, dropout)
-        y = y.transpose(1, 2).reshape(B, T, self.d_model)  # heads side by side again
+        y = y.transpose(1, 2).reshape(*lead, self.d_model)  # heads side by side again
         return linear(self.proj, y)

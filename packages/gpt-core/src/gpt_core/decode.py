@@ -43,8 +43,8 @@ class _Transposed:
 
 
 class CpuLinear:
-    """A `linear(layer, x)` strategy for CPU decoding: every nn.Linear of a model applied
-    from its (in, out) copy, split one input chunk per thread when `threaded` is set."""
+    """A `linear(layer, x)` strategy for CPU decoding, x (N, in): every nn.Linear of a model
+    applied from its (in, out) copy, split one input chunk per thread when `threaded` is set."""
 
     def __init__(self, model: nn.Module, threads: int) -> None:
         self.layers = {
@@ -57,8 +57,8 @@ class CpuLinear:
         w = self.layers[layer]
         if self.threaded and w.chunks > 1:
             # (c, N, in/c) @ (c, in/c, out) -> (c, N, out): one chunk per thread, then summed
-            parts = x.reshape(-1, w.chunks, w.split.shape[1]).transpose(0, 1)
-            y = torch.bmm(parts, w.split).sum(0).view(*x.shape[:-1], -1)
+            parts = x.view(x.shape[0], w.chunks, -1).transpose(0, 1)
+            y = torch.bmm(parts, w.split).sum(0)
         else:
             y = x @ w.weight
         return y if w.bias is None else y + w.bias
@@ -121,11 +121,12 @@ class DecodeStep:
         if self.cpu is not None:
             self.cpu.threaded = threaded
         start = time.perf_counter()
-        x, rope = self.model.embed(tokens[:, None], cache.pos)  # (B, 1, d)
+        x, rope = self.model.embed(tokens[:, None], cache.pos)
+        x = x.view(x.shape[0], -1)  # (B, d): 2-D activations make cheaper matmuls
         for compute, parts in self.blocks:
             x = compute(x, parts, rope, cache, self.linear)
         cache.advance(1)
-        logits = self.model.head(x, self.linear)[:, -1]  # (B, vocab_size)
+        logits = self.model.head(x, self.linear)  # (B, vocab_size)
         self.modes.record(threaded, time.perf_counter() - start)
         return logits
 
