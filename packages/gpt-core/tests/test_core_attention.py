@@ -1,4 +1,6 @@
-"""sdpa == manual attention (outputs and gradients), and KV-cache decoding == recompute.
+"""sdpa == manual attention (outputs and gradients, with and without a KV cache).
+
+Cached decoding == recompute for every variant is in test_core_variants.py.
 
 Tolerances: float32 on CPU; the two paths sum in different orders, so outputs agree to
 1e-5 and gradients to 1e-4 (absolute and relative), far below any real difference.
@@ -12,8 +14,7 @@ import pytest
 import torch
 from gpt_core import GPT, GPTConfig
 from gpt_core.attention import causal_mask, manual_attention, sdpa_attention
-from gpt_core.config import Attention, PosEncoding
-from gpt_core.decode import DecodeStep, _ModeChooser
+from gpt_core.decode import ModeChooser
 
 OUT_TOL: dict[str, Any] = dict(atol=1e-5, rtol=1e-5)
 GRAD_TOL: dict[str, Any] = dict(atol=1e-4, rtol=1e-4)
@@ -74,31 +75,6 @@ def test_sdpa_equals_manual_with_kv_cache(pos_encoding: str) -> None:
         torch.testing.assert_close(outs[0][2][name], outs[1][2][name], **GRAD_TOL)
 
 
-@pytest.mark.parametrize("attention", ["sdpa", "manual"])
-@pytest.mark.parametrize("pos_encoding", ENCODINGS)
-def test_cached_decoding_equals_recompute(pos_encoding: PosEncoding, attention: Attention) -> None:
-    torch.manual_seed(0)
-    model = GPT(
-        GPTConfig(
-            vocab_size=61,
-            max_seq_len=24,
-            d_model=32,
-            n_layers=2,
-            n_heads=4,
-            pos_encoding=pos_encoding,
-            attention=attention,
-        )
-    ).eval()
-    idx = torch.randint(0, 61, (2, 24))
-    with torch.no_grad():
-        full, _ = model(idx)  # (2, 24, V), every position at once
-        cache = model.new_cache(2)
-        steps = [model(idx[:, :6], cache=cache)[0]]  # a 6-token prompt...
-        steps += [model(idx[:, t : t + 1], cache=cache)[0] for t in range(6, 24)]  # ...then 1 by 1
-    torch.testing.assert_close(torch.cat(steps, dim=1), full, **OUT_TOL)
-    assert cache.pos == 24
-
-
 def test_attention_functions_agree_on_random_tensors() -> None:
     torch.manual_seed(0)
     q = torch.randn(2, 3, 4, 8)
@@ -119,47 +95,18 @@ def test_kv_cache_refuses_to_overflow() -> None:
             model(torch.zeros(1, 1, dtype=torch.long), cache=cache)
 
 
-@pytest.mark.parametrize("threaded", [False, True])
-@pytest.mark.parametrize(
-    "variant",
-    [
-        {"pos_encoding": "learned"},
-        {"pos_encoding": "rope", "norm": "rmsnorm", "mlp": "swiglu", "bias": False},
-        {"pos_encoding": "rope", "mlp": "relu", "tie_weights": False, "pad_vocab_multiple": 64},
-    ],
-)
-def test_lean_decode_step_equals_full_forward(variant: dict[str, Any], threaded: bool) -> None:
-    torch.manual_seed(0)
-    config = GPTConfig(vocab_size=61, max_seq_len=16, d_model=32, n_layers=2, n_heads=4, **variant)
-    model = GPT(config).eval()
-    idx = torch.randint(0, 61, (2, 16))
-    threads = torch.get_num_threads()
-    torch.set_num_threads(2)  # so the threaded form really splits the matmuls
-    try:
-        step = DecodeStep(model)
-    finally:
-        torch.set_num_threads(threads)
-    assert step.head.chunks == 2
-    with torch.no_grad():
-        full, _ = model(idx)
-        cache = model.new_cache(2)
-        model(idx[:, :4], cache=cache)
-        logits = [step._step(idx[:, t], cache, threaded) for t in range(4, 16)]
-    torch.testing.assert_close(torch.stack(logits, dim=1), full[:, 4:], **OUT_TOL)
-
-
 def test_decode_mode_chooser_follows_the_faster_mode() -> None:
-    chooser = _ModeChooser(enabled=True)
+    chooser = ModeChooser(enabled=True)
     picks = []
     for _ in range(40):
         mode = chooser.pick()
         picks.append(mode)
         chooser.record(mode, 0.001 if not mode else 0.010)  # single-threaded is faster here
     assert picks[:2] == [False, True]  # each mode is tried once
-    assert picks.count(True) == 3  # then only re-checked at steps 10 and 26
+    assert picks.count(True) == 3  # then re-checked after gaps of 8 and 16: steps 10 and 26
     assert picks[10]
     assert picks[26]
-    assert not any(_ModeChooser(enabled=False).pick() for _ in range(3))
+    assert not any(ModeChooser(enabled=False).pick() for _ in range(3))
 
 
 @pytest.mark.gpu

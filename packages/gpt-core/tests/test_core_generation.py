@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 import torch
-from gpt_core import GPT, ConfigError, GPTConfig
+from gpt_core import GPT, ConfigError, GPTConfig, SamplingConfig, generate, stream
 from gpt_core.sampling import filter_logits, sample_next
 
 
@@ -19,14 +19,18 @@ def model_for(**kw: Any) -> GPT:
     return model
 
 
+def gen(model: GPT, idx: torch.Tensor, n: int, use_cache: bool = True, **kw: Any) -> torch.Tensor:
+    return generate(model, idx, SamplingConfig(max_new_tokens=n, **kw), use_cache=use_cache)
+
+
 @pytest.mark.parametrize("pos_encoding", ["learned", "rope"])
 def test_greedy_is_deterministic_and_matches_step_by_step_argmax(pos_encoding: str) -> None:
     model = model_for(pos_encoding=pos_encoding)
     prompt = torch.randint(0, 50, (2, 5))
-    out = model.generate(prompt, 8, temperature=0)
+    out = gen(model, prompt, 8, temperature=0)
     assert out.shape == (2, 13)
     assert torch.equal(out[:, :5], prompt)
-    assert torch.equal(out, model.generate(prompt, 8, temperature=0, use_cache=False))
+    assert torch.equal(out, gen(model, prompt, 8, temperature=0, use_cache=False))
     seq = prompt
     with torch.no_grad():
         for _ in range(8):
@@ -38,9 +42,9 @@ def test_seed_reproduces_samples_without_touching_the_global_rng() -> None:
     model = model_for()
     prompt = torch.randint(0, 50, (3, 4))
     state = torch.get_rng_state()
-    a = model.generate(prompt, 12, temperature=1.0, seed=123)
-    b = model.generate(prompt, 12, temperature=1.0, seed=123, use_cache=False)
-    c = model.generate(prompt, 12, temperature=1.0, seed=124)
+    a = gen(model, prompt, 12, temperature=1.0, seed=123)
+    b = gen(model, prompt, 12, temperature=1.0, seed=123, use_cache=False)
+    c = gen(model, prompt, 12, temperature=1.0, seed=124)
     assert torch.equal(torch.get_rng_state(), state)
     assert torch.equal(a, b)
     assert not torch.equal(a, c)
@@ -75,27 +79,31 @@ def test_top_p_keeps_the_smallest_nucleus() -> None:
 def test_stream_yields_tokens_and_the_distribution_they_came_from() -> None:
     model = model_for(pad_vocab_multiple=64)
     prompt = torch.randint(0, 50, (2, 3))
-    steps = list(model.stream(prompt, 5, temperature=0.7, top_k=10, seed=1, return_probs=True))
-    assert len(steps) == 5
-    tokens = torch.stack([t for t, _ in steps], dim=1)
-    assert torch.equal(tokens, model.generate(prompt, 5, temperature=0.7, top_k=10, seed=1)[:, 3:])
-    for t, probs in steps:
-        assert t.shape == (2,)
-        assert probs.shape == (2, 50)
-        torch.testing.assert_close(probs.sum(-1), torch.ones(2))
-        assert (probs.gather(1, t[:, None]) > 0).all()
-        assert ((probs > 0).sum(-1) <= 10).all()
-    assert next(iter(model.stream(prompt, 2, temperature=0))).shape == (2,)
+    sampling = SamplingConfig(max_new_tokens=5, temperature=0.7, top_k=10, seed=1)
+    steps = list(stream(model, prompt, sampling, return_probs=True))
+    assert [s.index for s in steps] == [0, 1, 2, 3, 4]
+    tokens = torch.stack([s.tokens for s in steps], dim=1)
+    assert torch.equal(tokens, generate(model, prompt, sampling)[:, 3:])
+    for s in steps:
+        assert s.tokens.shape == (2,)
+        assert s.probs is not None
+        assert s.probs.shape == (2, 50)
+        torch.testing.assert_close(s.probs.sum(-1), torch.ones(2))
+        assert (s.probs.gather(1, s.tokens[:, None]) > 0).all()
+        assert ((s.probs > 0).sum(-1) <= 10).all()
+    first = next(iter(stream(model, prompt, SamplingConfig(max_new_tokens=2, temperature=0))))
+    assert first.tokens.shape == (2,)
+    assert first.probs is None
 
 
 def test_stop_ids_end_rows_and_generation() -> None:
     model = model_for()
     prompt = torch.randint(0, 50, (2, 4))
-    free = model.generate(prompt, 6, temperature=0)
+    free = gen(model, prompt, 6, temperature=0)
     stop = int(free[0, 4])  # row 0's first new token
-    single = model.generate(prompt[:1], 6, temperature=0, stop_ids=[stop, 999])
+    single = gen(model, prompt[:1], 6, temperature=0, stop_ids=[stop, 999])
     assert torch.equal(single, free[:1, :5])  # the stop token is kept, then generation ends
-    out = model.generate(prompt, 6, temperature=0, stop_ids=[stop])
+    out = gen(model, prompt, 6, temperature=0, stop_ids=[stop])
     assert (out[0, 4:] == stop).all()  # a finished row repeats its stop token
     hits = (free[1, 4:] == stop).nonzero().view(-1)
     if len(hits) == 0:  # row 1 never stops, so it runs the full length unchanged
@@ -109,8 +117,8 @@ def test_padded_ids_are_never_sampled() -> None:
     with torch.no_grad():
         model.tok_emb.weight[40:] = 50.0  # the padded rows would win every argmax if visible
     prompt = torch.randint(0, 40, (4, 3))
-    sampled = model.generate(prompt, 10, temperature=2.0, seed=0)
-    greedy = model.generate(prompt, 10, temperature=0)
+    sampled = gen(model, prompt, 10, temperature=2.0, seed=0)
+    greedy = gen(model, prompt, 10, temperature=0)
     assert sampled.max() < 40
     assert greedy.max() < 40
 
@@ -118,10 +126,10 @@ def test_padded_ids_are_never_sampled() -> None:
 def test_long_prompts_are_cropped_to_the_most_recent_tokens() -> None:
     model = model_for(max_seq_len=8, pos_encoding="learned")
     prompt = torch.randint(0, 50, (1, 20))
-    out = model.generate(prompt, 4, temperature=0)
+    out = gen(model, prompt, 4, temperature=0)
     assert out.shape == (1, 24)
     assert torch.equal(out[:, :20], prompt)  # the whole prompt is returned...
-    cropped = model.generate(prompt[:, -8:], 4, temperature=0)
+    cropped = gen(model, prompt[:, -8:], 4, temperature=0)
     assert torch.equal(out[:, 20:], cropped[:, 8:])  # ...but only its last 8 tokens were seen
 
 
@@ -129,14 +137,14 @@ def test_long_prompts_are_cropped_to_the_most_recent_tokens() -> None:
 def test_generating_past_the_window_with_cache_matches_recompute(pos_encoding: str) -> None:
     model = model_for(max_seq_len=8, pos_encoding=pos_encoding)
     prompt = torch.randint(0, 50, (2, 5))
-    cached = model.generate(prompt, 12, temperature=0.9, seed=3)
+    cached = gen(model, prompt, 12, temperature=0.9, seed=3)
     assert cached.shape == (2, 17)
-    assert torch.equal(cached, model.generate(prompt, 12, temperature=0.9, seed=3, use_cache=False))
+    assert torch.equal(cached, gen(model, prompt, 12, temperature=0.9, seed=3, use_cache=False))
 
 
 def test_generation_restores_training_mode() -> None:
     model = model_for(dropout=0.1).train()
-    model.generate(torch.zeros(1, 2, dtype=torch.long), 2)
+    gen(model, torch.zeros(1, 2, dtype=torch.long), 2)
     assert model.training
 
 
@@ -144,20 +152,33 @@ def test_generation_restores_training_mode() -> None:
     ("kwargs", "message"),
     [
         ({"temperature": -1.0}, "temperature must be >= 0"),
+        ({"temperature": float("nan")}, "temperature must be >= 0"),
         ({"top_k": 0}, "top_k must be >= 1"),
         ({"top_p": 1.5}, "top_p must be in"),
-        ({"max_new_tokens": -2}, "max_new_tokens must be >= 0"),
+        ({"max_new_tokens": -2}, "max_new_tokens must be an integer >= 0"),
+        ({"max_new_tokens": 2.5}, "max_new_tokens must be an integer >= 0"),
+        ({"seed": "7"}, "seed must be an integer"),
+        ({"stop_ids": [3, -1]}, "stop_ids must be token ids"),
+        ({"stop_ids": 3}, "stop_ids must be a sequence"),
     ],
 )
-def test_bad_sampling_arguments_are_clear_errors(kwargs: dict[str, Any], message: str) -> None:
-    model = model_for()
-    args: dict[str, Any] = {"max_new_tokens": 3, **kwargs}
+def test_bad_sampling_settings_are_clear_errors(kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
-        model.generate(torch.zeros(1, 2, dtype=torch.long), **args)
+        SamplingConfig(**kwargs)
+
+
+def test_sampling_config_is_frozen_and_keeps_stop_ids_as_a_tuple() -> None:
+    sampling = SamplingConfig(max_new_tokens=3, stop_ids=[4, 5])  # type: ignore[arg-type]
+    assert sampling.stop_ids == (4, 5)
+    with pytest.raises(AttributeError):
+        sampling.seed = 1  # type: ignore[misc]
+
+
+def test_a_bad_prompt_is_a_clear_error() -> None:
     with pytest.raises(ConfigError, match="non-empty LongTensor"):
-        model.generate(torch.zeros(3, dtype=torch.long), 3)
+        gen(model_for(), torch.zeros(3, dtype=torch.long), 3)
 
 
 def test_zero_new_tokens_returns_the_prompt() -> None:
     prompt = torch.randint(0, 50, (2, 3))
-    assert torch.equal(model_for().generate(prompt, 0), prompt)
+    assert torch.equal(gen(model_for(), prompt, 0), prompt)

@@ -1,4 +1,7 @@
-"""GPT-2 interop against the real transformers implementation, both directions."""
+"""Loading GPT-2 checkpoints, checked against the real transformers implementation.
+
+Export (save_gpt2) of every model variant is tested in test_core_variants.py.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +11,8 @@ from typing import Any
 
 import pytest
 import torch
-from gpt_core import GPT, ConfigError, GPTConfig
-from gpt_core.interop import load_gpt2, save_gpt2
+from gpt_core import GPT, ConfigError
+from gpt_core.interop import load_gpt2
 
 transformers = pytest.importorskip("transformers")
 
@@ -34,10 +37,11 @@ def hf_model(**kw: Any) -> Any:
     return model
 
 
-def logits_hf(model: Any, idx: torch.Tensor) -> torch.Tensor:
+def assert_same_logits(ours: GPT, hf: Any, batch: int, length: int) -> None:
+    idx = torch.randint(0, 97, (batch, length))
     with torch.no_grad():
-        out: torch.Tensor = model(idx).logits
-    return out
+        logits, _ = ours.eval()(idx)
+        torch.testing.assert_close(logits, hf(idx).logits, atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize("fmt", ["safetensors", "bin"])
@@ -49,68 +53,28 @@ def test_load_hf_gpt2_gives_the_same_logits(tmp_path: Path, fmt: str) -> None:
         hf.config.save_pretrained(tmp_path)
         state = {k.removeprefix("transformer."): v for k, v in hf.state_dict().items()}
         torch.save(state, tmp_path / "pytorch_model.bin")
-    ours = load_gpt2(tmp_path).eval()
+    ours = load_gpt2(tmp_path)
     assert ours.config.vocab_size == 97
     assert ours.config.n_layers == 2
-    idx = torch.randint(0, 97, (2, 32))
-    with torch.no_grad():
-        logits, _ = ours(idx)
-    torch.testing.assert_close(logits, logits_hf(hf, idx), atol=1e-5, rtol=1e-5)
+    assert_same_logits(ours, hf, 2, 32)
     assert ours.lm_head.weight is ours.tok_emb.weight
 
 
 def test_load_with_overrides_and_padding(tmp_path: Path) -> None:
     hf = hf_model(n_inner=48)
     hf.save_pretrained(tmp_path)
-    ours = load_gpt2(tmp_path, attention="manual", pad_vocab_multiple=64).eval()
+    ours = load_gpt2(tmp_path, attention="manual", pad_vocab_multiple=64)
     assert ours.config.padded_vocab_size == 128
     assert ours.config.hidden_size == 48
-    idx = torch.randint(0, 97, (1, 20))
-    with torch.no_grad():
-        logits, _ = ours(idx)
-    torch.testing.assert_close(logits, logits_hf(hf, idx), atol=1e-5, rtol=1e-5)
+    assert_same_logits(ours, hf, 1, 20)
 
 
-@pytest.mark.parametrize("tie", [True, False])
-def test_save_gpt2_loads_in_transformers(tmp_path: Path, tie: bool) -> None:
-    torch.manual_seed(0)
-    ours = GPT(
-        GPTConfig(
-            vocab_size=97,
-            max_seq_len=32,
-            d_model=32,
-            n_layers=2,
-            n_heads=4,
-            tie_weights=tie,
-            pad_vocab_multiple=64,
-        )
-    ).eval()
-    with torch.no_grad():
-        for p in ours.parameters():
-            p.normal_(0.0, 0.3)
-    save_gpt2(ours, tmp_path)
-    config = json.loads((tmp_path / "config.json").read_text())
-    assert config["model_type"] == "gpt2"
-    assert config["tie_word_embeddings"] is tie
-    hf = transformers.GPT2LMHeadModel.from_pretrained(tmp_path, attn_implementation="eager").eval()
-    idx = torch.randint(0, 97, (2, 32))
-    with torch.no_grad():
-        logits, _ = ours(idx)
-    torch.testing.assert_close(logits_hf(hf, idx), logits, atol=1e-5, rtol=1e-5)
-    # and back again
-    again = load_gpt2(tmp_path).eval()
-    with torch.no_grad():
-        torch.testing.assert_close(again(idx)[0], logits, atol=1e-6, rtol=1e-6)
-
-
-def test_export_refuses_non_gpt2_architectures(tmp_path: Path) -> None:
-    model = GPT(
-        GPTConfig(
-            vocab_size=10, max_seq_len=8, d_model=8, n_layers=1, n_heads=2, pos_encoding="rope"
-        )
-    )
-    with pytest.raises(ConfigError, match="GPT-2 export needs pos_encoding='learned'"):
-        save_gpt2(model, tmp_path)
+def test_untied_checkpoints_keep_their_own_head(tmp_path: Path) -> None:
+    hf = hf_model(tie_word_embeddings=False)
+    hf.save_pretrained(tmp_path)
+    ours = load_gpt2(tmp_path)
+    assert ours.lm_head.weight is not ours.tok_emb.weight
+    assert_same_logits(ours, hf, 2, 16)
 
 
 def test_clear_errors_for_bad_folders(tmp_path: Path) -> None:

@@ -1,16 +1,22 @@
-"""Streaming decode (split UTF-8 characters, stop text), top-k display and attention images."""
+"""The sample loop, streaming decode (split UTF-8 characters, stop text), top-k display and
+attention images."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pytest
 import torch
+from gpt_core import GPT, GPTConfig, SamplingConfig, generate
 from gpt_eval import EvalError
 from gpt_eval.attention_plot import plot_attention, token_labels
-from gpt_eval.sampling import TextStream, format_step, top_candidates
+from gpt_eval.sampling import TextStream, format_step, prompt_ids, sample_text, top_candidates
+from gpt_tokenizers import CharTokenizer
 
 
 def byte_decode(ids: Sequence[int]) -> str:
@@ -82,3 +88,40 @@ def test_attention_plot_writes_a_grid_image(tmp_path: Path) -> None:
         plot_attention(maps, labels[:-1], tmp_path / "bad.png")
     with pytest.raises(EvalError, match="no attention maps"):
         plot_attention([], labels, tmp_path / "none.png")
+
+
+def tiny_run() -> Any:
+    """A run-like object: an untrained GPT over a character vocabulary with end-of-text."""
+    tok = CharTokenizer.from_text("abcde \n", eos=True)
+    torch.manual_seed(0)
+    config = GPTConfig(vocab_size=tok.vocab_size, max_seq_len=16, d_model=16, n_layers=1, n_heads=2)
+    return SimpleNamespace(model=GPT(config).eval(), tokenizer=tok)
+
+
+def test_sample_text_streams_what_generate_makes() -> None:
+    run = tiny_run()
+    ids = prompt_ids(run.tokenizer, "ab")
+    sampling = SamplingConfig(max_new_tokens=12, temperature=1.0, seed=5)
+    pieces: list[str] = []
+    text = sample_text(run, ids, sampling, pieces.append)
+    assert "".join(pieces) == text + "\n"
+    out = generate(
+        run.model, torch.tensor([ids]), replace(sampling, stop_ids=(run.tokenizer.eot_id,))
+    )
+    new = [i for i in out[0, len(ids) :].tolist() if i != run.tokenizer.eot_id]
+    assert text == run.tokenizer.decode(new)[: len(text)]
+    assert text  # an untrained model over 8 ids rarely stops at once; seed 5 does not
+
+
+def test_sample_text_stop_strings_and_verbose_lines() -> None:
+    run = tiny_run()
+    ids = prompt_ids(run.tokenizer, "")
+    assert ids == [run.tokenizer.eot_id]  # an empty prompt starts a document
+    sampling = SamplingConfig(max_new_tokens=10, temperature=1.0, seed=5)
+    full = sample_text(run, ids, sampling, lambda _: None)
+    cut = sample_text(run, ids, sampling, lambda _: None, stops=[full[3:5]])
+    assert cut == full[: full.index(full[3:5])]
+    lines: list[str] = []
+    sample_text(run, ids, replace(sampling, max_new_tokens=3), lines.append, verbose=True)
+    assert [ln[:5] for ln in lines[:-1]] == ["step "] * (len(lines) - 1)
+    assert lines[-1].startswith("--- text ---\n")

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import torch
+from gpt_core import SamplingConfig, generate
 from gpt_train import TrainError
 from gpt_train.config import TrainConfig, load_config
 from gpt_train.metrics import read_metrics
@@ -142,8 +143,6 @@ def test_load_run_checkpoints_and_errors(straight: Path, tmp_path: Path) -> None
 
 
 def test_a_loaded_run_generates(straight: Path) -> None:
-    from gpt_core.generation import SamplingConfig, generate
-
     run = load_run(straight, "best")
     ids = run.tokenizer.encode("ROMEO:")
     out = generate(run.model, torch.tensor([ids]), SamplingConfig(max_new_tokens=5, seed=0))

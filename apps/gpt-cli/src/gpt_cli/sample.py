@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from gpt_cli._common import user_errors
 
@@ -57,19 +57,6 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def resolve_device(name: str) -> str:
-    """ "auto" -> cuda, else mps, else cpu; anything else is passed through."""
-    if name != "auto":
-        return name
-    import torch
-
-    if torch.cuda.is_available():
-        return "cuda"
-    if torch.backends.mps.is_available():
-        return "mps"
-    return "cpu"
-
-
 def read_prompts(args: argparse.Namespace) -> list[str]:
     """--prompt, or the non-empty lines of --prompt-file (escaped \\n become newlines)."""
     from gpt_eval import EvalError
@@ -85,20 +72,6 @@ def read_prompts(args: argparse.Namespace) -> list[str]:
     return prompts
 
 
-def encode_prompt(tokenizer: Any, prompt: str) -> list[int]:
-    """Prompt ids; an empty prompt starts from the end-of-text token (a document start)."""
-    from gpt_eval import EvalError
-
-    ids: list[int] = tokenizer.encode(prompt) if prompt else []
-    if not ids:
-        if tokenizer.eot_id is None:
-            raise EvalError(
-                "an empty prompt needs a tokenizer with an end-of-text token; give --prompt TEXT"
-            )
-        ids = [tokenizer.eot_id]
-    return ids
-
-
 def check_args(args: argparse.Namespace) -> None:
     from gpt_eval import EvalError
 
@@ -108,88 +81,33 @@ def check_args(args: argparse.Namespace) -> None:
         raise EvalError(f"--max-new-tokens must be >= 0, got {args.max_new_tokens}")
 
 
-def save_attention(run: Any, ids: list[int], path: Path) -> Path:
-    """Run the prompt once under the tracer and save its attention maps."""
-    import torch
-    from gpt_eval import EvalError
-    from gpt_eval.attention_plot import plot_attention, token_labels
-
-    try:
-        from gpt_core.tracing import trace
-    except ImportError:
-        raise EvalError("--attention needs gpt_core.tracing, missing from this install") from None
-
-    window = ids[-run.model.config.max_seq_len :]
-    device = next(run.model.parameters()).device
-    x = torch.tensor([window], dtype=torch.long, device=device)
-    with torch.inference_mode(), trace(run.model) as t:
-        run.model(x)
-    maps = [a[0].float().cpu().numpy() for a in t.attention]  # per layer (n_heads, T, T)
-    labels = token_labels(window, run.tokenizer.decode)
-    return plot_attention(
-        maps,
-        labels,
-        path,
-        title=f"attention: {Path(run.checkpoint_path).parent.parent.name}, step {run.step}",
-    )
-
-
-def generate_one(run: Any, ids: list[int], args: argparse.Namespace, seed: int | None) -> str:
-    """Stream one sample to stdout; return its text (without the prompt)."""
-    import torch
-    from gpt_eval.sampling import TextStream, format_step, top_candidates
-
-    tok = run.tokenizer
-    device = next(run.model.parameters()).device
-    idx = torch.tensor([ids], dtype=torch.long, device=device)
-    eot = tok.eot_id
-    stream = TextStream(tok.decode, stops=[s for s in args.stop if s])
-    steps = run.model.stream(
-        idx,
-        args.max_new_tokens,
-        temperature=args.temperature,
-        top_k=args.top_k,
-        top_p=args.top_p,
-        seed=seed,
-        stop_ids=None if eot is None else [eot],
-        return_probs=args.verbose,
-    )
-    for step, item in enumerate(steps):
-        tokens, probs = item if args.verbose else (item, None)
-        token = int(tokens[0])
-        if args.verbose and probs is not None:
-            candidates = top_candidates(probs[0], tok.decode, k=5)
-            chosen = (token, tok.decode([token]), float(probs[0, token]))
-            print(format_step(step, chosen, candidates), flush=True)
-        if token == eot:
-            break
-        piece = stream.push(token)
-        if piece and not args.verbose:
-            sys.stdout.write(piece)
-            sys.stdout.flush()
-        if stream.stopped:
-            break
-    rest = stream.finish()
-    if not args.verbose:
-        sys.stdout.write(rest + "\n")
-    else:
-        print(f"--- text ---\n{stream.text}")
+def write_now(text: str) -> None:
+    """Print a piece of output at once (the sample streams as it is made)."""
+    sys.stdout.write(text)
     sys.stdout.flush()
-    return stream.text
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     with user_errors():
+        from gpt_core import SamplingConfig
+        from gpt_eval.attention_plot import save_prompt_attention
+        from gpt_eval.sampling import prompt_ids, sample_text
         from gpt_train.runs import load_run
 
         check_args(args)
         prompts = read_prompts(args)
-        run = load_run(args.run, checkpoint=args.checkpoint, device=resolve_device(args.device))
+        sampling = SamplingConfig(
+            max_new_tokens=args.max_new_tokens,
+            temperature=args.temperature,
+            top_k=args.top_k,
+            top_p=args.top_p,
+        )
+        run = load_run(args.run, checkpoint=args.checkpoint, device=args.device)
         print(f"# {run.checkpoint_path} (step {run.step})", file=sys.stderr)
-        encoded = [encode_prompt(run.tokenizer, p) for p in prompts]
+        encoded = [prompt_ids(run.tokenizer, p) for p in prompts]
         if args.attention is not None:
-            path = save_attention(run, encoded[0], args.attention)
+            path = save_prompt_attention(run, encoded[0], args.attention)
             print(f"wrote attention maps to {path}", file=sys.stderr)
         for p, (prompt, ids) in enumerate(zip(prompts, encoded, strict=True)):
             for i in range(args.num_samples):
@@ -200,4 +118,5 @@ def main(argv: Sequence[str] | None = None) -> None:
                 else:
                     sys.stdout.write(prompt)
                 seed = None if args.seed is None else args.seed + i
-                generate_one(run, ids, args, seed)
+                sample = dataclasses.replace(sampling, seed=seed)
+                sample_text(run, ids, sample, write_now, stops=args.stop, verbose=args.verbose)

@@ -10,6 +10,7 @@ attention weights (the tracer uses it). Both support a KV cache.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -17,6 +18,7 @@ from torch import nn
 
 from gpt_core.config import GPTConfig
 from gpt_core.kv_cache import KVCache
+from gpt_core.linear import LinearFn, apply_linear
 from gpt_core.rope import apply_rope
 
 
@@ -58,6 +60,19 @@ def sdpa_attention(
     return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout)
 
 
+def _manual_output(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, dropout: float = 0.0
+) -> torch.Tensor:
+    return manual_attention(q, k, v, dropout)[0]
+
+
+# The one table of attention kinds: (q, k, v, dropout) -> out, causal and bottom-right aligned.
+ATTENTIONS: dict[str, Callable[[torch.Tensor, torch.Tensor, torch.Tensor, float], torch.Tensor]] = {
+    "sdpa": sdpa_attention,
+    "manual": _manual_output,
+}
+
+
 class CausalSelfAttention(nn.Module):
     """Multi-head causal self-attention with a fused q/k/v projection (GPT-2 layout)."""
 
@@ -69,7 +84,7 @@ class CausalSelfAttention(nn.Module):
         self.head_dim = config.head_dim
         self.d_model = config.d_model
         self.dropout = config.dropout
-        self.kind = config.attention
+        self.kind = config.attention  # a key of ATTENTIONS
         self.layer_idx = layer_idx
         # Set by gpt_core.tracing only: store this layer's weights in last_weights.
         self.capture_weights = False
@@ -80,22 +95,25 @@ class CausalSelfAttention(nn.Module):
         x: torch.Tensor,
         rope: tuple[torch.Tensor, torch.Tensor] | None = None,
         cache: KVCache | None = None,
+        linear: LinearFn = apply_linear,
     ) -> torch.Tensor:
-        B, T, _ = x.shape
+        """x (B, T, d) -> (B, T, d); with a cache, x holds the new positions only. The decode
+        step passes x (B, d): one new token per row, with no time axis."""
+        lead = x.shape[:-1]  # (B, T), or (B,) for one token per row
+        B, T = lead[0], (lead[1] if len(lead) == 2 else 1)
         # One matmul makes q, k and v for every head: (B, T, 3*d) -> (3, B, H, T, hd)
-        qkv = self.qkv(x).view(B, T, 3, self.n_heads, self.head_dim).permute(2, 0, 3, 1, 4)
-        q, k, v = qkv.unbind(0)  # (B, H, T, hd) each
-        if rope is not None:  # rotate q and k by their positions (cos/sin rows, (T, hd))
-            q, k = apply_rope(q, *rope), apply_rope(k, *rope)
+        qkv = linear(self.qkv, x).view(B, T, 3, self.n_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        if rope is not None:  # rotate q and k (in one call) by their positions' cos/sin rows
+            qkv = torch.cat((apply_rope(qkv[:2], *rope), qkv[2:]))
+        q, kv = qkv[0], qkv[1:]  # (B, H, T, hd) and keys/values side by side (2, B, H, T, hd)
         if cache is not None:
-            k, v = cache.update(self.layer_idx, k, v)  # (B, H, T_past + T, hd) each
+            kv = cache.update(self.layer_idx, kv)  # (2, B, H, T_past + T, hd)
+        k, v = kv.unbind(0)
         dropout = self.dropout if self.training else 0.0
-        if self.kind == "manual" or self.capture_weights:
+        if self.capture_weights:  # the tracer wants the weights: the manual path has them
             y, weights = manual_attention(q, k, v, dropout)
-            if self.capture_weights:
-                self.last_weights = weights.detach()
+            self.last_weights = weights.detach()
         else:
-            y = sdpa_attention(q, k, v, dropout)
-        y = y.transpose(1, 2).reshape(B, T, self.d_model)  # heads side by side again
-        out: torch.Tensor = self.proj(y)
-        return out
+            y = ATTENTIONS[self.kind](q, k, v, dropout)
+        y = y.transpose(1, 2).reshape(*lead, self.d_model)  # heads side by side again
+        return linear(self.proj, y)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -9,6 +11,7 @@ from torch import nn
 from gpt_core.attention import CausalSelfAttention
 from gpt_core.config import GPTConfig
 from gpt_core.kv_cache import KVCache
+from gpt_core.linear import LinearFn, apply_linear
 from gpt_core.mlp import make_mlp
 from gpt_core.norm import make_norm
 
@@ -27,11 +30,34 @@ class Block(nn.Module):
     def forward(
         self,
         x: torch.Tensor,
-        rope: tuple[torch.Tensor, torch.Tensor] | None = None,
+        *,
         cache: KVCache | None = None,
+        rope: tuple[torch.Tensor, torch.Tensor] | None = None,
+        linear: LinearFn = apply_linear,
     ) -> torch.Tensor:
-        x = x + self._drop(self.attn(self.norm1(x), rope, cache))
-        return x + self._drop(self.mlp(self.norm2(x)))
+        """x (B, T, d) -> (B, T, d); rope, cache and linear are passed on to the attention
+        (and linear to the MLP)."""
+        parts = (self.norm1, self.attn, self.norm2, self.mlp)
+        return self.compute(x, parts, rope, cache, linear)
+
+    def compute(
+        self,
+        x: torch.Tensor,
+        parts: Sequence[Callable[..., torch.Tensor]],
+        rope: tuple[torch.Tensor, torch.Tensor] | None,
+        cache: KVCache | None,
+        linear: LinearFn,
+    ) -> torch.Tensor:
+        """The block's maths on given sub-layers: the modules (forward), or their bound
+        forward methods (direct_parts), which gpt_core.decode uses to skip nn.Module dispatch."""
+        norm1, attn, norm2, mlp = parts
+        x = x + self._drop(attn(norm1(x), rope, cache, linear))
+        return x + self._drop(mlp(norm2(x), linear))
+
+    def direct_parts(self) -> tuple[Callable[..., torch.Tensor], ...]:
+        """norm1, attn, norm2 and mlp as bound forward methods: the same code, minus the
+        nn.Module call machinery (and so minus hooks)."""
+        return (self.norm1.forward, self.attn.forward, self.norm2.forward, self.mlp.forward)
 
     def _drop(self, y: torch.Tensor) -> torch.Tensor:
         """Residual dropout, skipped entirely when off (it runs on every decoding step)."""

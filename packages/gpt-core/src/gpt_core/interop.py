@@ -23,6 +23,17 @@ from gpt_core.model import GPT
 
 # GPT-2 activation names that are exactly the tanh-approximated GELU we implement.
 _ACTIVATIONS = {"gelu_new": "gelu", "gelu_pytorch_tanh": "gelu", "relu": "relu"}
+# Our MLP kinds that GPT-2's config can name (activation_function), and every option value
+# the GPT-2 format can express: export refuses anything else, so a new variant is never
+# written as something it is not.
+_EXPORT_ACTIVATIONS = {"gelu": "gelu_new", "relu": "relu"}
+_GPT2_OPTIONS: dict[str, tuple[object, ...]] = {
+    "pos_encoding": ("learned",),
+    "norm": ("layernorm",),
+    "mlp": tuple(_EXPORT_ACTIVATIONS),
+    "attention": ("sdpa", "manual"),  # the same maths, two implementations
+    "bias": (True,),
+}
 _CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
 _BLOCK_NAMES = {
     "ln_1": "norm1",
@@ -155,20 +166,16 @@ def load_gpt2(path: str | os.PathLike[str], **overrides: Any) -> GPT:
 def save_gpt2(model: GPT, path: str | os.PathLike[str]) -> Path:
     """Write `model` as a GPT-2 checkpoint folder (config.json + model.safetensors).
 
-    Only the GPT-2 architecture can be written: learned positions, LayerNorm, GELU (or
-    ReLU) MLP, biases. Returns the folder.
+    Only the GPT-2 architecture can be written (_GPT2_OPTIONS); any other option value,
+    including a variant added later, is refused with a ConfigError naming it. Returns the
+    folder.
     """
     c = model.config
-    wrong = {
-        "pos_encoding": (c.pos_encoding, "learned"),
-        "norm": (c.norm, "layernorm"),
-        "bias": (c.bias, True),
-    }
-    for name, (value, expected) in wrong.items():
-        if value != expected:
-            raise ConfigError(f"GPT-2 export needs {name}={expected!r}, the model has {value!r}")
-    if c.mlp == "swiglu":
-        raise ConfigError("GPT-2 export needs mlp='gelu' or 'relu', the model has 'swiglu'")
+    for name, choices in _GPT2_OPTIONS.items():
+        value = getattr(c, name)
+        if value not in choices:
+            allowed = " or ".join(repr(v) for v in choices)
+            raise ConfigError(f"GPT-2 export needs {name}={allowed}, the model has {value!r}")
     folder = Path(path)
     folder.mkdir(parents=True, exist_ok=True)
     ours_to_hf = {}
@@ -205,7 +212,7 @@ def save_gpt2(model: GPT, path: str | os.PathLike[str]) -> Path:
         "n_layer": c.n_layers,
         "n_head": c.n_heads,
         "n_inner": c.mlp_hidden,
-        "activation_function": "gelu_new" if c.mlp == "gelu" else "relu",
+        "activation_function": _EXPORT_ACTIVATIONS[c.mlp],
         "layer_norm_epsilon": c.norm_eps,
         "resid_pdrop": c.dropout,
         "embd_pdrop": c.dropout,

@@ -14,8 +14,8 @@ import torch
 class KVCache:
     """Keys and values of every layer: per layer one (2, B, n_heads, max_len, head_dim) tensor.
 
-    kv[layer][0] holds keys and kv[layer][1] values, side by side so that the lean decoding
-    step (gpt_core.decode) stores a token's key and value with one copy.
+    kv[layer][0] holds keys and kv[layer][1] values, side by side so that a step stores its
+    keys and values with one copy.
     Each layer has its own tensor (not a slice of one big one) so that writing layer 1 does
     not count as modifying layer 0's keys, which autograd would otherwise refuse.
     """
@@ -35,19 +35,15 @@ class KVCache:
         self.max_len = max_len
         self.pos = 0  # number of positions already stored (the next token's position)
 
-    def update(
-        self, layer: int, k: torch.Tensor, v: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Store new keys and values k, v (B, H, T, hd) at the current position; return all
-        keys and values so far, each (B, H, pos + T, hd) (views, no copy)."""
-        end = self.pos + k.shape[2]
-        if end > self.max_len:
-            raise ValueError(f"KV cache full: {end} positions > max_len {self.max_len}")
-        cache = self.kv[layer]
-        keys, values = cache[0], cache[1]  # (B, H, max_len, hd) each; views, not unbind()
-        keys[:, :, self.pos : end] = k
-        values[:, :, self.pos : end] = v
-        return keys[:, :, :end], values[:, :, :end]
+    def update(self, layer: int, kv: torch.Tensor) -> torch.Tensor:
+        """Store new keys and values kv (2, B, H, T, hd) at the current position; return all
+        of them so far, (2, B, H, pos + T, hd) (a view, no copy)."""
+        pos, T = self.pos, kv.shape[3]
+        if pos + T > self.max_len:
+            raise ValueError(f"KV cache full: {pos + T} positions > max_len {self.max_len}")
+        slab = self.kv[layer]
+        slab.narrow(3, pos, T).copy_(kv)  # keys and values in one copy
+        return slab.narrow(3, 0, pos + T)
 
     def advance(self, n: int) -> None:
         """Move past n positions (called once per forward, after every layer wrote them)."""

@@ -1,28 +1,39 @@
-"""The position-wise feed-forward network of a transformer block."""
+"""The position-wise feed-forward network of a transformer block.
+
+MLPS is the one table of MLP kinds: a new kind is a new entry here (and its name in
+GPTConfig's choices). Each forward applies its projections through `linear`
+(gpt_core.linear), so the same code serves training and the lean decoding step.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from gpt_core.config import GPTConfig
+from gpt_core.linear import LinearFn, apply_linear
+
+
+def gelu_tanh(h: torch.Tensor) -> torch.Tensor:
+    """GELU in the tanh approximation GPT-2 was trained with (so its weights load exactly)."""
+    return F.gelu(h, approximate="tanh")
 
 
 class MLP(nn.Module):
-    """d_model -> hidden -> d_model with GELU (GPT-2's tanh form) or ReLU in between."""
+    """d_model -> hidden -> d_model with an activation in between (GELU or ReLU)."""
 
-    def __init__(self, config: GPTConfig) -> None:
+    def __init__(self, config: GPTConfig, activation: Callable[[torch.Tensor], torch.Tensor]):
         super().__init__()
         self.fc = nn.Linear(config.d_model, config.hidden_size, bias=config.bias)
         self.proj = nn.Linear(config.hidden_size, config.d_model, bias=config.bias)
-        self.activation = config.mlp
+        self.activation = activation
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.fc(x)  # (B, T, hidden)
-        h = F.gelu(h, approximate="tanh") if self.activation == "gelu" else F.relu(h)
-        out: torch.Tensor = self.proj(h)  # (B, T, d_model)
-        return out
+    def forward(self, x: torch.Tensor, linear: LinearFn = apply_linear) -> torch.Tensor:
+        h = self.activation(linear(self.fc, x))  # (B, T, hidden)
+        return linear(self.proj, h)  # (B, T, d_model)
 
 
 class SwiGLU(nn.Module):
@@ -34,11 +45,17 @@ class SwiGLU(nn.Module):
         self.up = nn.Linear(config.d_model, config.hidden_size, bias=config.bias)
         self.proj = nn.Linear(config.hidden_size, config.d_model, bias=config.bias)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out: torch.Tensor = self.proj(F.silu(self.gate(x)) * self.up(x))
-        return out
+    def forward(self, x: torch.Tensor, linear: LinearFn = apply_linear) -> torch.Tensor:
+        return linear(self.proj, F.silu(linear(self.gate, x)) * linear(self.up, x))
+
+
+MLPS: dict[str, Callable[[GPTConfig], nn.Module]] = {
+    "gelu": lambda c: MLP(c, gelu_tanh),
+    "relu": lambda c: MLP(c, F.relu),
+    "swiglu": SwiGLU,
+}
 
 
 def make_mlp(config: GPTConfig) -> nn.Module:
     """The feed-forward network the config asks for."""
-    return SwiGLU(config) if config.mlp == "swiglu" else MLP(config)
+    return MLPS[config.mlp](config)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -13,6 +11,7 @@ from torch import nn
 from gpt_core.block import Block
 from gpt_core.config import ConfigError, GPTConfig
 from gpt_core.kv_cache import KVCache
+from gpt_core.linear import LinearFn, apply_linear
 from gpt_core.norm import make_norm
 from gpt_core.rope import rope_cache
 
@@ -68,12 +67,15 @@ class GPT(nn.Module):
         *,
         cache: KVCache | None = None,
         last_only: bool = False,
+        linear: LinearFn = apply_linear,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """idx (B, T) token ids -> logits (B, T, vocab_size) and the mean cross-entropy
         against targets (B, T) when given (target -1 is ignored, e.g. for padding).
 
         With a cache, idx holds only the new tokens and their positions continue after the
         cached ones. last_only computes logits for the last position only (generation).
+        linear applies every projection (gpt_core.linear); gpt_core.decode passes a faster
+        CPU form for one-token steps, so decoding runs this very code.
         """
         if idx.dim() != 2:
             raise ConfigError(f"idx must be (batch, time), got shape {tuple(idx.shape)}")
@@ -84,29 +86,39 @@ class GPT(nn.Module):
                 f"sequence of {start + T} tokens is longer than max_seq_len "
                 f"{self.config.max_seq_len}; crop it to the last {self.config.max_seq_len}"
             )
-        x = self.tok_emb(idx)  # (B, T, d)
-        rope = None
-        if self.pos_emb is not None:
-            x = x + self.pos_emb.weight[start : start + T]  # (T, d) broadcast over batch
-        else:
-            rope = (self.rope_cos[start : start + T], self.rope_sin[start : start + T])
+        x, rope = self.embed(idx, start)
         x = self.drop(x)
         for block in self.blocks:
-            x = block(x, rope, cache)
+            x = block(x, rope=rope, cache=cache, linear=linear)
         if cache is not None:
             cache.advance(T)
-        x = self.norm_f(x)
         if last_only:
             x = x[:, -1:, :]  # (B, 1, d): skip the output head for the other positions
-        logits = self.lm_head(x)
-        if self.config.padded_vocab_size != self.config.vocab_size:
-            logits = logits[..., : self.config.vocab_size]  # padded ids do not exist outside
+        logits = self.head(x, linear)
         loss = None
         if targets is not None:
             loss = F.cross_entropy(
                 logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-1
             )
         return logits, loss
+
+    def embed(
+        self, idx: torch.Tensor, start: int = 0
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor] | None]:
+        """Token (and learned position) embeddings of idx (B, T) at positions start.., and
+        the rotary cos/sin rows (T, head_dim) of those positions, or None."""
+        T = idx.shape[1]
+        x: torch.Tensor = self.tok_emb(idx)  # (B, T, d)
+        if self.pos_emb is not None:
+            return x + self.pos_emb.weight[start : start + T], None  # (T, d) broadcast
+        return x, (self.rope_cos[start : start + T], self.rope_sin[start : start + T])
+
+    def head(self, x: torch.Tensor, linear: LinearFn = apply_linear) -> torch.Tensor:
+        """The final norm and output projection: x (B, T, d) -> logits (B, T, vocab_size)."""
+        logits = linear(self.lm_head, self.norm_f(x))
+        if self.config.padded_vocab_size != self.config.vocab_size:
+            logits = logits[..., : self.config.vocab_size]  # padded ids do not exist outside
+        return logits
 
     # -- sizes and costs -------------------------------------------------------------------
 
@@ -140,7 +152,7 @@ class GPT(nn.Module):
         """Model FLOPs utilisation: achieved training FLOP/s over the hardware's peak."""
         return self.flops_per_token(seq_len) * tokens_per_second / peak_flops
 
-    # -- generation --------------------------------------------------------------------------
+    # -- decoding ----------------------------------------------------------------------------
 
     def new_cache(self, batch_size: int, max_len: int | None = None) -> KVCache:
         """An empty KV cache for this model (max_len defaults to max_seq_len)."""
@@ -154,51 +166,4 @@ class GPT(nn.Module):
             c.head_dim,
             device=p.device,
             dtype=p.dtype,
-        )
-
-    def generate(
-        self,
-        idx: torch.Tensor,
-        max_new_tokens: int,
-        temperature: float = 1.0,
-        top_k: int | None = None,
-        top_p: float | None = None,
-        seed: int | None = None,
-        stop_ids: Sequence[int] | None = None,
-        use_cache: bool = True,
-    ) -> torch.Tensor:
-        """Continue each prompt of idx (B, T); returns (B, T + new). See gpt_core.generation."""
-        from gpt_core.generation import generate
-
-        return generate(
-            self, idx, max_new_tokens, temperature, top_k, top_p, seed, stop_ids, use_cache
-        )
-
-    def stream(
-        self,
-        idx: torch.Tensor,
-        max_new_tokens: int,
-        temperature: float = 1.0,
-        top_k: int | None = None,
-        top_p: float | None = None,
-        seed: int | None = None,
-        stop_ids: Sequence[int] | None = None,
-        use_cache: bool = True,
-        return_probs: bool = False,
-    ) -> Iterator[Any]:
-        """Like generate, but yields each step's tokens (B,) as they come (with
-        return_probs, (tokens, probs (B, vocab_size)))."""
-        from gpt_core.generation import stream
-
-        return stream(
-            self,
-            idx,
-            max_new_tokens,
-            temperature,
-            top_k,
-            top_p,
-            seed,
-            stop_ids,
-            use_cache,
-            return_probs,
         )

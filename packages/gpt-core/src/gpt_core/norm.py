@@ -1,15 +1,24 @@
-"""Normalisation layers: LayerNorm (GPT-2) or RMSNorm (LLaMA-style, no mean, no bias)."""
+"""Normalisation layers: LayerNorm (GPT-2) or RMSNorm (LLaMA-style, no mean, no bias).
+
+NORMS is the one table of norm kinds: a new kind is a new entry here (and its name in
+GPTConfig's choices); training, cached decoding and export all build norms through it.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from torch import nn
 
 from gpt_core.config import GPTConfig
 
+NORMS: dict[str, Callable[[GPTConfig], nn.Module]] = {
+    "layernorm": lambda c: nn.LayerNorm(c.d_model, eps=c.norm_eps, bias=c.bias),
+    # x / sqrt(mean(x^2) + eps) * weight: cheaper than LayerNorm and works as well.
+    "rmsnorm": lambda c: nn.RMSNorm(c.d_model, eps=c.norm_eps),
+}
+
 
 def make_norm(config: GPTConfig) -> nn.Module:
     """The norm the config asks for, over the last (d_model) dimension."""
-    if config.norm == "rmsnorm":
-        # x / sqrt(mean(x^2) + eps) * weight: cheaper than LayerNorm and works as well.
-        return nn.RMSNorm(config.d_model, eps=config.norm_eps)
-    return nn.LayerNorm(config.d_model, eps=config.norm_eps, bias=config.bias)
+    return NORMS[config.norm](config)

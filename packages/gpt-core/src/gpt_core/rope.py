@@ -36,5 +36,6 @@ def rotate_half(x: torch.Tensor) -> torch.Tensor:
 
 
 def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotate x (B, H, T, head_dim) by the cos/sin rows (T, head_dim) of its positions."""
+    """Rotate x (..., T, head_dim), e.g. (B, H, T, head_dim), by the cos/sin rows
+    (T, head_dim) of its positions."""
     return x * cos + rotate_half(x) * sin

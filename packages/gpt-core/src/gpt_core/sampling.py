@@ -5,24 +5,6 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from gpt_core.config import ConfigError
-
-
-def check_sampling_args(
-    temperature: float, top_k: int | None, top_p: float | None, max_new_tokens: int
-) -> None:
-    """Raise ConfigError naming the argument for values that cannot work."""
-    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int):
-        raise ConfigError(f"max_new_tokens must be an integer >= 0, got {max_new_tokens!r}")
-    if max_new_tokens < 0:
-        raise ConfigError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
-    if not temperature >= 0:  # also rejects NaN
-        raise ConfigError(f"temperature must be >= 0 (0 means greedy), got {temperature}")
-    if top_k is not None and top_k < 1:
-        raise ConfigError(f"top_k must be >= 1 (or None for no limit), got {top_k}")
-    if top_p is not None and not 0 < top_p <= 1:
-        raise ConfigError(f"top_p must be in (0, 1] (or None for no limit), got {top_p}")
-
 
 def filter_logits(logits: torch.Tensor, top_k: int | None, top_p: float | None) -> torch.Tensor:
     """Set to -inf every logit outside the top-k and outside the top-p nucleus. (B, V)."""

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from gpt_eval.errors import EvalError
+
+if TYPE_CHECKING:
+    from gpt_train.runs import LoadedRun
 
 MAX_LABELS = 48  # beyond this many tokens the axes show every n-th label only
 
@@ -77,3 +80,24 @@ def plot_attention(
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def save_prompt_attention(run: LoadedRun, ids: Sequence[int], path: str | Path) -> Path:
+    """Run the prompt (its last max_seq_len tokens) once under the tracer and save its
+    attention maps as one image; returns the image's path."""
+    import torch
+    from gpt_core.tracing import trace
+
+    window = list(ids)[-run.model.config.max_seq_len :]
+    device = next(run.model.parameters()).device
+    x = torch.tensor([window], dtype=torch.long, device=device)
+    with torch.inference_mode(), trace(run.model) as t:
+        run.model(x)
+    maps = [a[0].float().cpu().numpy() for a in t.attention]  # per layer (n_heads, T, T)
+    labels = token_labels(window, run.tokenizer.decode)
+    return plot_attention(
+        maps,
+        labels,
+        path,
+        title=f"attention: {Path(run.checkpoint_path).parent.parent.name}, step {run.step}",
+    )

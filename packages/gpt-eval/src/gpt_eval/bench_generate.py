@@ -80,7 +80,7 @@ def read_bandwidth(device: str, megabytes: int = 512) -> float:
 
 
 def bench_shape(name: str, args: argparse.Namespace) -> dict[str, Any]:
-    from gpt_core import GPT, GPTConfig
+    from gpt_core import GPT, GPTConfig, SamplingConfig, generate
     from gpt_core.interop import save_gpt2
     from transformers import GPT2LMHeadModel
 
@@ -97,7 +97,8 @@ def bench_shape(name: str, args: argparse.Namespace) -> dict[str, Any]:
     mask = torch.ones_like(prompt)
 
     def run_ours(tokens: int, use_cache: bool = True) -> torch.Tensor:
-        return ours.generate(prompt, tokens, temperature=0, use_cache=use_cache)
+        greedy = SamplingConfig(max_new_tokens=tokens, temperature=0)
+        return generate(ours, prompt, greedy, use_cache=use_cache)
 
     def run_peer(tokens: int) -> torch.Tensor:
         with torch.inference_mode():

@@ -1,4 +1,5 @@
-"""Helpers for showing generation as it happens: incremental decoding, stop text, top-k.
+"""Showing generation as it happens: the sampling loop behind `uv run sample`, incremental
+decoding, stop text, the top-k display.
 
 Byte-level BPE tokens can end in the middle of a UTF-8 character, so a token cannot be
 decoded on its own. TextStream decodes all the ids so far and hands out only the new,
@@ -8,9 +9,17 @@ and any tail that could still grow into a stop string.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from gpt_eval.errors import EvalError
+
+if TYPE_CHECKING:
+    from gpt_core import SamplingConfig
+    from gpt_tokenizers.protocol import Tokenizer
+    from gpt_train.runs import LoadedRun
 
 REPLACEMENT = "\ufffd"  # what decoders emit for bytes that are not (yet) a whole character
 
@@ -102,3 +111,55 @@ def format_step(
         for cid, text, p in candidates
     )
     return f"step {step:4d}  chose {show_token(chosen[1]):>12} p={chosen[2]:.3f}  | {options}"
+
+
+def prompt_ids(tokenizer: Tokenizer, prompt: str) -> list[int]:
+    """Prompt ids; an empty prompt starts from the end-of-text token (a document start)."""
+    ids: list[int] = tokenizer.encode(prompt) if prompt else []
+    if not ids:
+        if tokenizer.eot_id is None:
+            raise EvalError(
+                "an empty prompt needs a tokenizer with an end-of-text token; give --prompt TEXT"
+            )
+        ids = [tokenizer.eot_id]
+    return ids
+
+
+def sample_text(
+    run: LoadedRun,
+    ids: Sequence[int],
+    sampling: SamplingConfig,
+    write: Callable[[str], object],
+    stops: Sequence[str] = (),
+    verbose: bool = False,
+) -> str:
+    """Generate one sample after the prompt ids and hand the output to `write` as it comes:
+    the text piece by piece, or with verbose a line per step (the pick and the 5 likeliest
+    tokens) and then the whole text. The end-of-text token and the stop strings end the
+    sample (neither is part of it). Returns the sample's text, without the prompt."""
+    import torch
+    from gpt_core import stream
+
+    tok = run.tokenizer
+    eot = tok.eot_id
+    if eot is not None and eot not in sampling.stop_ids:
+        sampling = dataclasses.replace(sampling, stop_ids=(*sampling.stop_ids, eot))
+    device = next(run.model.parameters()).device
+    idx = torch.tensor([list(ids)], dtype=torch.long, device=device)
+    text = TextStream(tok.decode, stops=[s for s in stops if s])
+    for step in stream(run.model, idx, sampling, return_probs=verbose):
+        token = int(step.tokens[0])
+        if step.probs is not None:
+            candidates = top_candidates(step.probs[0], tok.decode, k=5)
+            chosen = (token, tok.decode([token]), float(step.probs[0, token]))
+            write(format_step(step.index, chosen, candidates) + "\n")
+        if token == eot:
+            break
+        piece = text.push(token)
+        if piece and not verbose:
+            write(piece)
+        if text.stopped:
+            break
+    rest = text.finish()
+    write(f"--- text ---\n{text.text}\n" if verbose else rest + "\n")
+    return text.text

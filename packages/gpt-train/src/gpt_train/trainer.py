@@ -21,7 +21,7 @@ from types import FrameType
 
 import torch
 import torch.distributed as dist
-from gpt_core import GPT
+from gpt_core import GPT, SamplingConfig, generate
 from gpt_tokenizers import load_tokenizer
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
@@ -274,8 +274,6 @@ class Trainer:
     @torch.no_grad()
     def sample(self, max_new_tokens: int | None = None) -> str:
         """A short continuation of log.sample_prompt (leaves the training RNG untouched)."""
-        from gpt_core.generation import SamplingConfig, generate
-
         n = self.cfg.log.sample_tokens if max_new_tokens is None else max_new_tokens
         prompt = self.cfg.log.sample_prompt
         try:
