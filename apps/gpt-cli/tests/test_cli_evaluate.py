@@ -72,3 +72,19 @@ def test_missing_run_folder_and_input(
         evaluate.main(["--run", str(run_dir), "--input", str(tmp_path / "x.txt")])
     assert exc.value.code == 2
     assert "input file not found" in capsys.readouterr().err
+
+
+def test_characters_outside_a_char_vocabulary_are_skipped_and_counted(
+    run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # "Z", "%" and "€" never occur in the training text: the rest of the file is still scored.
+    (tmp_path / "odd.txt").write_text("Be not afraid Z of greatness %% — some are born € great.")
+    out = tmp_path / "odd.json"
+    evaluate.main(["--run", str(run_dir), "--input", str(tmp_path / "odd.txt"),
+                   "--json", str(out), "--device", "cpu"])  # fmt: skip
+    printed = capsys.readouterr().out
+    assert "skipped        4 characters not in the vocabulary" in printed
+    report = json.loads(out.read_text())
+    assert report["skipped_chars"] == 4
+    assert sorted(report["skipped_distinct"]) == sorted("%Z€")
+    assert report["tokens"] == len("Be not afraid Z of greatness %% — some are born € great.") - 5

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytest
@@ -151,8 +152,8 @@ def test_generation_restores_training_mode() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"temperature": -1.0}, "temperature must be >= 0"),
-        ({"temperature": float("nan")}, "temperature must be >= 0"),
+        ({"temperature": -1.0}, "temperature must be a finite number >= 0"),
+        ({"temperature": float("nan")}, "temperature must be a finite number >= 0"),
         ({"top_k": 0}, "top_k must be >= 1"),
         ({"top_p": 1.5}, "top_p must be in"),
         ({"max_new_tokens": -2}, "max_new_tokens must be an integer >= 0"),
@@ -182,3 +183,11 @@ def test_a_bad_prompt_is_a_clear_error() -> None:
 def test_zero_new_tokens_returns_the_prompt() -> None:
     prompt = torch.randint(0, 50, (2, 3))
     assert torch.equal(gen(model_for(), prompt, 0), prompt)
+
+
+@pytest.mark.parametrize(
+    "bad", [{"temperature": math.nan}, {"temperature": math.inf}, {"top_p": math.nan}]
+)
+def test_non_finite_sampling_values_are_refused(bad: dict[str, float]) -> None:
+    with pytest.raises(ConfigError, match=next(iter(bad))):
+        SamplingConfig(**bad)  # type: ignore[arg-type]

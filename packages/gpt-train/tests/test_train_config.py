@@ -135,3 +135,36 @@ def test_shipped_configs_load(repo_root: Path, name: str) -> None:
     cfg = load_config(repo_root / "configs" / name)
     for source in cfg.data.input:
         assert (repo_root / source).is_file(), source  # shipped corpora, relative to the root
+
+
+@pytest.mark.parametrize("text", ["nan", ".nan", "inf", "-.inf", "1e999"])
+@pytest.mark.parametrize(
+    "key", ["optim.lr", "optim.grad_clip", "model.dropout", "train.peak_flops"]
+)
+def test_non_finite_numbers_are_refused_for_every_float_key(key: str, text: str) -> None:
+    with pytest.raises(TrainError, match=rf"^config: {re.escape(key)} = .* must be"):
+        load_config(overrides=[f"{key}={text}"])
+
+
+def test_every_float_field_refuses_nan() -> None:
+    # No float key may slip through: each section's float fields, found from the types.
+    import dataclasses
+    import typing
+
+    from gpt_train.config import SECTIONS
+
+    for section, cls in SECTIONS.items():
+        for f in dataclasses.fields(cls):
+            hint = str(typing.get_type_hints(cls)[f.name])
+            if "float" in hint:
+                with pytest.raises(TrainError, match=r"finite|must be"):
+                    load_config(overrides=[f"{section}.{f.name}=nan"])
+
+
+def test_a_section_or_key_given_twice_is_an_error_naming_it(tmp_path: Path) -> None:
+    twice = _write(tmp_path, "model:\n  d_model: 64\noptim:\n  lr: 1e-3\nmodel:\n  n_layers: 2\n")
+    with pytest.raises(TrainError, match=r"c\.yaml: line 5: 'model' appears twice"):
+        load_config(twice)
+    key_twice = _write(tmp_path, "optim:\n  lr: 1e-3\n  lr: 2e-3\n")
+    with pytest.raises(TrainError, match=r"c\.yaml: line 3: 'lr' appears twice"):
+        load_config(key_twice)

@@ -54,6 +54,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
         print(f"checkpoint     {r['checkpoint']} (step {r['step']})")
         print(f"input          {r['input']}")
+        if r["skipped_chars"]:
+            print(f"skipped        {r['skipped_chars']:,} characters not in the vocabulary "
+                  f"({r['skipped_distinct']!r})")  # fmt: skip
         print(f"tokens scored  {r['tokens']:,} ({r['bytes']:,} bytes, "
               f"{r['windows']} windows of {r['seq_len']})")  # fmt: skip
         print(f"loss           {r['loss']:.4f} nats/token")

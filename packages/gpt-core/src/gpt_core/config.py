@@ -223,6 +223,8 @@ def check_value(name: str, value: Any, hint: Any) -> Any:
         return float(value)
     if not ok:
         raise ConfigError(f"{name} = {value!r} is not a valid {type_name(hint)}", field=name)
+    if expected is float and not math.isfinite(value):  # nan slips past every comparison
+        raise ConfigError(f"{name} = {value!r} must be a finite number", field=name)
     return value
 
 

@@ -21,6 +21,7 @@ Rules worth knowing:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -54,8 +55,10 @@ class SamplingConfig:
                 f"max_new_tokens must be an integer >= 0, got {self.max_new_tokens!r}"
             )
         t = self.temperature
-        if isinstance(t, bool) or not isinstance(t, int | float) or not t >= 0:
-            raise ConfigError(f"temperature must be >= 0 (0 means greedy), got {t!r}")
+        if isinstance(t, bool) or not isinstance(t, int | float) or not 0 <= t < math.inf:
+            raise ConfigError(
+                f"temperature must be a finite number >= 0 (0 means greedy), got {t!r}"
+            )
         object.__setattr__(self, "temperature", float(t))
         if self.top_k is not None and (not _is_int(self.top_k) or self.top_k < 1):
             raise ConfigError(f"top_k must be >= 1 (or None for no limit), got {self.top_k!r}")

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from gpt_tokenizers import CharTokenizer, TokenizerError
 from tqdm import tqdm
 
 from gpt_eval.errors import EvalError
@@ -123,6 +125,18 @@ def evaluate_ids(
 
 def read_text_tokens(tokenizer: Any, path: str | Path, max_tokens: int | None = None) -> list[int]:
     """Tokenize a UTF-8 text file, with an EvalError naming it when it is missing or empty."""
+    return read_text(tokenizer, path, max_tokens)[0]
+
+
+def read_text(
+    tokenizer: Any, path: str | Path, max_tokens: int | None = None
+) -> tuple[list[int], Counter[str]]:
+    """The file's token ids, and the characters left out because a char vocabulary lacks them.
+
+    A character-level model cannot score a character it never saw, but one stray symbol
+    should not make a whole file unusable: such characters are dropped and counted, so the
+    caller can say how many were skipped.
+    """
     path = Path(path)
     if not path.is_file():
         raise EvalError(f"input file not found: {path}")
@@ -130,12 +144,26 @@ def read_text_tokens(tokenizer: Any, path: str | Path, max_tokens: int | None = 
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise EvalError(f"{path} is not UTF-8 text: {exc}") from None
+    skipped: Counter[str] = Counter()
+    if isinstance(tokenizer, CharTokenizer):
+        unknown = {c for c in set(text) if not _encodes(tokenizer, c)}
+        if unknown:
+            skipped = Counter(c for c in text if c in unknown)
+            text = "".join(c for c in text if c not in unknown)
     ids: list[int] = tokenizer.encode(text)
     if max_tokens is not None:
         ids = ids[:max_tokens]
     if len(ids) < 2:
         raise EvalError(f"{path} holds {len(ids)} token(s); at least 2 are needed to evaluate")
-    return ids
+    return ids, skipped
+
+
+def _encodes(tokenizer: CharTokenizer, char: str) -> bool:
+    try:
+        tokenizer.encode(char)
+    except TokenizerError:
+        return False
+    return True
 
 
 def read_split_tokens(
@@ -187,9 +215,10 @@ def evaluate_run(
         raise EvalError(f"--batch-size must be at least 1, got {batch_size}")
     run = load_run(run_dir, checkpoint=checkpoint, device=pick_device(device))
     ids: Sequence[int] | np.ndarray
+    skipped: Counter[str] = Counter()
     if split is None:
         source = str(input_path)
-        ids = read_text_tokens(run.tokenizer, source, max_tokens)
+        ids, skipped = read_text(run.tokenizer, source, max_tokens)
     else:
         folder = Path(data_dir) if data_dir is not None else Path(run.config.data.dir)
         source = f"{folder}/{split}.bin"
@@ -201,5 +230,7 @@ def evaluate_run(
         "step": run.step,
         "input": source,
         "seq_len": run.model.config.max_seq_len,
+        "skipped_chars": sum(skipped.values()),
+        "skipped_distinct": "".join(sorted(skipped)),
         **result.to_dict(),
     }

@@ -164,7 +164,18 @@ _ADAPTER = TypeAdapter(TrainConfig)
 
 
 class _Loader(yaml.SafeLoader):
-    """YAML that reads 3e-4 and 1e4 as numbers (YAML 1.1 wants a dot: 3.0e-4)."""
+    """YAML that reads 3e-4 and 1e4 as numbers (YAML 1.1 wants a dot: 3.0e-4) and refuses a
+    key given twice in one mapping (plain YAML keeps the last one silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                line = key_node.start_mark.line + 1
+                raise TrainError(f"line {line}: {key!r} appears twice; give it once")
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 _Loader.add_implicit_resolver(
@@ -195,6 +206,8 @@ def load_config(
             loaded = yaml.load(p.read_text(), Loader=_Loader)
         except yaml.YAMLError as exc:
             raise TrainError(f"{p}: not valid YAML: {exc}") from exc
+        except TrainError as exc:  # a key given twice
+            raise TrainError(f"{p}: {exc}") from None
         _merge(raw, loaded if loaded is not None else {}, where)
     if values is not None:
         _merge(raw, values, "values")
