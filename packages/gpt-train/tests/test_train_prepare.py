@@ -225,18 +225,22 @@ def test_a_failed_reprepare_leaves_the_dataset_byte_identical(
     narrow = tmp_path / "narrow.json"
     CharTokenizer.from_text("abc \n").save(narrow)  # fails on the 'x' near the end
     (tmp_path / "broken.json").write_text("{not json")
-    kwargs: dict[str, Any] = {
-        "bad input": {"inputs": [str(src), str(tmp_path / "typo.txt")]},
-        "bad vocab": {"tokenizer": "bpe", "vocab_size": 100},
-        "bad tokenizer": {"tokenizer": str(tmp_path / "broken.json")},
-        "fails midway": {"tokenizer": str(narrow), "chunk_bytes": 64},
-        "ctrl-c": {"tokenizer": str(tmp_path / "wide.json"), "chunk_bytes": 64},
-        "bad url": {"inputs": [str(src), f"{server.url}/missing.txt"]},
-    }[failure]
+    cases: dict[str, tuple[dict[str, Any], type[BaseException]]] = {
+        "bad input": ({"inputs": [str(src), str(tmp_path / "typo.txt")]}, TrainError),
+        "bad vocab": ({"tokenizer": "bpe", "vocab_size": 100}, TrainError),
+        "bad tokenizer": ({"tokenizer": str(tmp_path / "broken.json")}, TokenizerError),
+        "fails midway": ({"tokenizer": str(narrow), "chunk_bytes": 64}, TokenizerError),
+        "ctrl-c": (
+            {"tokenizer": str(tmp_path / "wide.json"), "chunk_bytes": 64},
+            KeyboardInterrupt,
+        ),
+        "bad url": ({"inputs": [str(src), f"{server.url}/missing.txt"]}, TrainError),
+    }
+    kwargs, expected = cases[failure]
     if failure == "ctrl-c":
         _Interrupted.from_text("abcxyz \n", eos=True).save(tmp_path / "wide.json")
         monkeypatch.setattr("gpt_train.prepare.load_tokenizer", _Interrupted.load)
-    with pytest.raises((TrainError, TokenizerError, KeyboardInterrupt)):
+    with pytest.raises(expected):
         prepare_data(**{"inputs": [str(src)], "out_dir": out, "progress": False,
                         "cache_dir": tmp_path / "c", **kwargs})  # fmt: skip
     assert _hashes(out) == before
