@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import http.server
 import json
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -276,6 +277,21 @@ def test_an_output_that_is_a_file_or_holds_other_files_is_refused(tmp_path: Path
     with pytest.raises(TrainError, match=r"holds files prepare did not write \(my-notes.txt\)"):
         prepare_data([str(src)], out, progress=False)
     assert _hashes(out) == before
+
+
+def test_the_current_folder_as_output_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Swapping the folder a shell stands in would leave that shell in a deleted folder."""
+    src = tmp_path / "s.txt"
+    src.write_text("abc abc abc\n" * 50)
+    (tmp_path / "d").mkdir()
+    monkeypatch.chdir(tmp_path / "d")
+    for out in (".", "../d", ".."):
+        with pytest.raises(TrainError, match=f"output {re.escape(out)} is .or holds. the current"):
+            prepare_data([str(src)], out, progress=False)
+    prepare_data([str(src)], "sub", progress=False)  # a subfolder is fine
+    assert sorted(p.name for p in (tmp_path / "d").iterdir()) == ["sub"]
 
 
 def test_the_dataset_behind_a_symlink_is_replaced_in_place(tmp_path: Path) -> None:

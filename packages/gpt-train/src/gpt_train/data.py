@@ -81,7 +81,7 @@ def ensure_data(data: DataSection, info: DistInfo, progress: bool = True) -> Dat
     """The prepared dataset of `data.dir`, preparing it (on rank 0) from data.input if missing."""
     folder = Path(data.dir)
     if info.is_main:
-        tidy_leftovers(folder)  # put back a dataset a killed prepare had moved aside
+        tidy_leftovers(folder.absolute())  # put back what a killed prepare moved aside
     distributed.barrier(info)
     if (folder / "meta.json").is_file():
         dataset = Dataset.open(folder)

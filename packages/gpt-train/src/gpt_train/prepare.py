@@ -182,13 +182,19 @@ def prepare_data(
     if not download_timeout > 0:
         raise TrainError(f"download timeout must be positive seconds, got {download_timeout}")
     out = Path(out_dir)
-    out = out.resolve() if out.is_symlink() else out  # replace the folder, not the link
-    tidy_leftovers(out)
+    # The folder is swapped by name in its parent: ".", "a/.." or a symlink name the real one.
+    target = out.resolve() if out.is_symlink() else Path(os.path.abspath(out))
+    if not target.name or Path.cwd().is_relative_to(target):
+        raise TrainError(
+            f"output {out} is (or holds) the current folder, which prepare would replace "
+            "whole; name a subfolder or run from elsewhere"
+        )
+    tidy_leftovers(target)
     given = _given_tokenizer(tokenizer, vocab_size)
     check_inputs(inputs)
     _check_target(out)
     t0 = time.perf_counter()
-    with atomic_path(out) as tmp:
+    with atomic_path(target) as tmp:
         tmp.mkdir()
         work = tmp / ".html-text"
         try:
