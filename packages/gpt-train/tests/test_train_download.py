@@ -208,3 +208,12 @@ def test_an_unknown_charset_is_a_one_line_error(tmp_path: Path, server: _Server)
     with pytest.raises(TrainError) as exc:
         prepare_data([url], tmp_path / "d", cache_dir=tmp_path / "c", progress=False)
     assert "unknown charset 'klingon'" in _one_line_naming(exc, url)
+
+
+def test_undeclared_non_utf8_text_is_an_error_naming_the_url(
+    tmp_path: Path, server: _Server
+) -> None:
+    url = server.body("/latin.txt", TEXT.encode("latin-1"), {"Content-Type": "text/plain"})
+    with pytest.raises(TrainError) as exc:
+        prepare_data([url], tmp_path / "d", cache_dir=tmp_path / "c", progress=False)
+    assert "not UTF-8 text" in _one_line_naming(exc, url)

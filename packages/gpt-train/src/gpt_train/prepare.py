@@ -49,7 +49,9 @@ def token_dtype(vocab_size: int) -> np.dtype[Any]:
     return np.dtype(np.uint16) if vocab_size <= 1 << 16 else np.dtype(np.uint32)
 
 
-def _chunks(path: Path, start: int, end: int, chunk_bytes: int) -> Iterator[str]:
+def _chunks(
+    path: Path, start: int, end: int, chunk_bytes: int, origin: str | None = None
+) -> Iterator[str]:
     """Decoded text of bytes [start, end) in pieces cut after a line break when possible
     (so a tokenizer rarely sees a word split across two pieces)."""
     decoder = codecs.getincrementaldecoder("utf-8")()
@@ -64,7 +66,7 @@ def _chunks(path: Path, start: int, end: int, chunk_bytes: int) -> Iterator[str]
             try:
                 text = carry + decoder.decode(block, final=pos >= end)
             except UnicodeDecodeError as exc:
-                raise TrainError(f"{path}: not UTF-8 text ({exc})") from exc
+                raise TrainError(f"{origin or path}: not UTF-8 text ({exc})") from exc
             cut = text.rfind("\n") + 1 if pos < end else len(text)
             if cut == 0:
                 cut = len(text)
@@ -108,7 +110,7 @@ def build_tokenizer(
         chars: set[str] = set()
         for src in sources:
             size = src.path.stat().st_size
-            for piece in _chunks(src.path, 0, size, chunk_bytes):
+            for piece in _chunks(src.path, 0, size, chunk_bytes, src.origin):
                 chars.update(piece)
         if not chars:
             raise TrainError("the inputs hold no text to build a character vocabulary from")
@@ -260,6 +262,8 @@ def _running(pid: int) -> bool:
     """Whether another process with this id exists (ours never counts: it is starting over)."""
     if pid == os.getpid():
         return False
+    if os.name == "nt":  # signal 0 means Ctrl-C there: assume running, touch nothing
+        return True
     try:
         os.kill(pid, 0)
     except (ProcessLookupError, OverflowError):
@@ -297,7 +301,7 @@ def _write_tokens(
             counts = {}
             for name, (a, b) in (("train", (0, split)), ("val", (split, size))):
                 before = writers[name].count
-                for piece in _chunks(src.path, a, b, chunk_bytes):
+                for piece in _chunks(src.path, a, b, chunk_bytes, src.origin):
                     writers[name].write(encode(piece))
                     bar.update(len(piece.encode("utf-8")))
                 if b > a and eot is not None:
