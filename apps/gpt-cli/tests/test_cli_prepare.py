@@ -29,6 +29,7 @@ def test_prepare_writes_the_data_folder(tmp_path: Path, capsys: pytest.CaptureFi
         (["--input", "missing.txt"], "input not found: missing.txt"),
         (["--input", "x.txt", "--sha256", "ab"], "1 --sha256 value(s) for 0 URL input(s)"),
         (["--input", "x.txt", "--vocab-size", "100"], "at least 257"),
+        (["--input", "x.txt", "--download-timeout", "0"], "download timeout must be positive"),
     ],
 )
 def test_prepare_errors_are_one_line(
@@ -40,3 +41,32 @@ def test_prepare_errors_are_one_line(
     err = capsys.readouterr().err
     assert err.startswith("error: ")
     assert message in err
+
+
+def test_an_out_that_is_a_file_is_one_line_and_leaves_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = tmp_path / "a.txt"
+    src.write_text("hello world\n" * 50)
+    out = tmp_path / "notes.txt"
+    out.write_text("mine")
+    with pytest.raises(SystemExit) as exc:
+        main(["--input", str(src), "--out", str(out), "--quiet"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err == f"error: output {out} is a file; give a folder (new, empty or a dataset)\n"
+    assert out.read_text() == "mine"
+
+
+def test_a_failed_rerun_keeps_the_dataset(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = tmp_path / "a.txt"
+    src.write_text("hello world\n" * 50)
+    main(["--input", str(src), "--out", str(tmp_path / "d"), "--quiet"])
+    before = {p.name: p.read_bytes() for p in (tmp_path / "d").iterdir()}
+    with pytest.raises(SystemExit) as exc:
+        main(["--input", str(tmp_path / "a.txtt"), "--out", str(tmp_path / "d"), "--quiet"])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err.count("\n") == 1
+    assert {p.name: p.read_bytes() for p in (tmp_path / "d").iterdir()} == before

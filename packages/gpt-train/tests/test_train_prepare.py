@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 import http.server
 import json
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -191,18 +193,134 @@ def test_progress_bars_on_stderr_unless_quiet(
     assert capsys.readouterr().err == ""
 
 
-def test_failed_prepare_leaves_no_partial_files(tmp_path: Path) -> None:
-    out = tmp_path / "out"
+def _hashes(folder: Path) -> dict[str, str]:
+    """sha256 of every file below `folder` (and of every name beside it: no leftovers)."""
+    files = {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+             for p in sorted(folder.rglob("*")) if p.is_file()}  # fmt: skip
+    return {**files, "beside": ",".join(sorted(p.name for p in folder.parent.iterdir()))}
+
+
+class _Interrupted(CharTokenizer):
+    """A tokenizer that is Ctrl-C'd on its third piece of text (train.bin half written)."""
+
+    calls = 0
+
+    def encode_ordinary(self, text: str) -> list[int]:
+        type(self).calls += 1
+        if type(self).calls == 3:
+            raise KeyboardInterrupt
+        return self.encode(text)
+
+
+@pytest.mark.parametrize(
+    "failure", ["bad input", "bad vocab", "bad tokenizer", "fails midway", "ctrl-c", "bad url"]
+)
+def test_a_failed_reprepare_leaves_the_dataset_byte_identical(
+    tmp_path: Path, server: _Server, failure: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "data" / "set"
+    src = tmp_path / "s.txt"
+    src.write_text("abc abc abc\n" * 50 + "xyz\n")
+    prepare_data([str(src)], out, progress=False)
+    before = _hashes(out)
+    narrow = tmp_path / "narrow.json"
+    CharTokenizer.from_text("abc \n").save(narrow)  # fails on the 'x' near the end
+    (tmp_path / "broken.json").write_text("{not json")
+    cases: dict[str, tuple[dict[str, Any], type[BaseException]]] = {
+        "bad input": ({"inputs": [str(src), str(tmp_path / "typo.txt")]}, TrainError),
+        "bad vocab": ({"tokenizer": "bpe", "vocab_size": 100}, TrainError),
+        "bad tokenizer": ({"tokenizer": str(tmp_path / "broken.json")}, TokenizerError),
+        "fails midway": ({"tokenizer": str(narrow), "chunk_bytes": 64}, TokenizerError),
+        "ctrl-c": (
+            {"tokenizer": str(tmp_path / "wide.json"), "chunk_bytes": 64},
+            KeyboardInterrupt,
+        ),
+        "bad url": ({"inputs": [str(src), f"{server.url}/missing.txt"]}, TrainError),
+    }
+    kwargs, expected = cases[failure]
+    if failure == "ctrl-c":
+        _Interrupted.from_text("abcxyz \n", eos=True).save(tmp_path / "wide.json")
+        monkeypatch.setattr("gpt_train.prepare.load_tokenizer", _Interrupted.load)
+    with pytest.raises(expected):
+        prepare_data(**{"inputs": [str(src)], "out_dir": out, "progress": False,
+                        "cache_dir": tmp_path / "c", **kwargs})  # fmt: skip
+    assert _hashes(out) == before
+
+
+def test_a_reprepare_replaces_the_dataset_whole(tmp_path: Path) -> None:
+    out = tmp_path / "d"
     src = tmp_path / "s.txt"
     src.write_text("abc abc abc\n" * 50)
     prepare_data([str(src)], out, progress=False)
-    before = {name: (out / name).read_bytes() for name in ("train.bin", "val.bin")}
-    # A tokenizer that knows only some of the characters fails halfway through the text.
-    narrow = tmp_path / "narrow.json"
-    CharTokenizer.from_text("abc \n").save(narrow)
-    src.write_text("abc abc abc\n" * 50 + "xyz\n")
-    with pytest.raises(TokenizerError, match="char 'x'"):
-        prepare_data([str(src)], out, tokenizer=str(narrow), progress=False)
-    assert not (out / "meta.json").exists()  # the folder no longer claims to be complete
-    assert {name: (out / name).read_bytes() for name in before} == before  # old files whole
-    assert sorted(p.name for p in out.iterdir()) == ["tokenizer.json", "train.bin", "val.bin"]
+    src.write_text("xyz xyz\n" * 80)
+    meta = prepare_data([str(src)], out, progress=False)
+    assert json.loads((out / "meta.json").read_text()) == meta
+    assert load_tokenizer(out / "tokenizer.json").decode([int(i) for i in _tokens(out, "val")])
+    assert sorted(p.name for p in out.iterdir()) == [
+        "meta.json", "tokenizer.json", "train.bin", "val.bin"
+    ]  # fmt: skip
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d", "s.txt"]  # no temporaries
+
+
+def test_an_output_that_is_a_file_or_holds_other_files_is_refused(tmp_path: Path) -> None:
+    src = tmp_path / "s.txt"
+    src.write_text("abc abc abc\n" * 50)
+    file = tmp_path / "notes.md"
+    file.write_text("mine")
+    with pytest.raises(TrainError, match=f"output {file} is a file"):
+        prepare_data([str(src)], file, progress=False)
+    assert file.read_text() == "mine"
+    out = tmp_path / "d"
+    prepare_data([str(src)], out, progress=False)
+    (out / "my-notes.txt").write_text("keep me")
+    before = _hashes(out)
+    with pytest.raises(TrainError, match=r"holds files prepare did not write \(my-notes.txt\)"):
+        prepare_data([str(src)], out, progress=False)
+    assert _hashes(out) == before
+
+
+def test_the_current_folder_as_output_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Swapping the folder a shell stands in would leave that shell in a deleted folder."""
+    src = tmp_path / "s.txt"
+    src.write_text("abc abc abc\n" * 50)
+    (tmp_path / "d").mkdir()
+    monkeypatch.chdir(tmp_path / "d")
+    for out in (".", "../d", ".."):
+        with pytest.raises(TrainError, match=f"output {re.escape(out)} is .or holds. the current"):
+            prepare_data([str(src)], out, progress=False)
+    prepare_data([str(src)], "sub", progress=False)  # a subfolder is fine
+    assert sorted(p.name for p in (tmp_path / "d").iterdir()) == ["sub"]
+
+
+def test_the_dataset_behind_a_symlink_is_replaced_in_place(tmp_path: Path) -> None:
+    src = tmp_path / "s.txt"
+    src.write_text("abc abc abc\n" * 50)
+    (tmp_path / "disk").mkdir()
+    link = tmp_path / "d"
+    link.symlink_to(tmp_path / "disk" / "set", target_is_directory=True)
+    prepare_data([str(src)], link, progress=False)
+    prepare_data([str(src)], link, progress=False)
+    assert link.is_symlink()
+    assert (tmp_path / "disk" / "set" / "meta.json").is_file()
+
+
+def test_what_a_killed_prepare_left_is_tidied(tmp_path: Path) -> None:
+    """A kill between moving the old dataset aside and renaming the new one into place
+    leaves .old-NAME-PID (and a half-built .tmp-NAME-PID); the next prepare puts the old
+    dataset back before anything else, even when it then fails on its inputs."""
+    src = tmp_path / "s.txt"
+    src.write_text("abc abc abc\n" * 50)
+    prepare_data([str(src)], tmp_path / "d", progress=False)
+    before = _hashes(tmp_path / "d")
+    dead = (1 << 22) + 1  # above the largest pid_max Linux allows: no such process
+    (tmp_path / "d").rename(tmp_path / f".old-d-{dead}")
+    (tmp_path / f".tmp-d-{dead}").mkdir()
+    (tmp_path / f".tmp-d-{dead}" / "train.bin").write_bytes(b"half")
+    (tmp_path / f".tmp-other-{dead}").mkdir()  # another target's: left alone
+    with pytest.raises(TrainError, match="input not found"):
+        prepare_data([str(tmp_path / "typo.txt")], tmp_path / "d", progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f".tmp-other-{dead}", "d", "s.txt"]
+    before["beside"] = _hashes(tmp_path / "d")["beside"]
+    assert _hashes(tmp_path / "d") == before

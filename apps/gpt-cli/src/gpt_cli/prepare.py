@@ -14,7 +14,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="prepare",
         description=(
             "Tokenize text files, folders of them and http(s) URLs (HTML pages are reduced to "
-            "their visible text) into DATA_DIR/train.bin, val.bin, tokenizer.json and meta.json."
+            "their visible text) into DATA_DIR/train.bin, val.bin, tokenizer.json and meta.json. "
+            "DATA_DIR is built under a temporary name and renamed into place when complete, so "
+            "a failed run leaves an earlier dataset as it was; a DATA_DIR holding other files "
+            "is refused."
         ),
     )
     p.add_argument(
@@ -43,6 +46,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="expected checksum of each URL input, in order (repeatable)",
     )
     p.add_argument("--cache-dir", type=Path, help="download cache (default ~/.cache/gptkit)")
+    p.add_argument(
+        "--download-timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="fail a download that receives nothing for this long (default 60)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
 
@@ -62,6 +72,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             val_fraction=args.val_fraction,
             cache_dir=args.cache_dir,
             progress=not args.quiet,
+            download_timeout=args.download_timeout,
         )
         print(
             f"wrote {args.out}: {meta['train_tokens']:,} train / {meta['val_tokens']:,} val "

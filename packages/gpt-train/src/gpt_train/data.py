@@ -20,7 +20,7 @@ from gpt_train import distributed
 from gpt_train.config import DataSection
 from gpt_train.distributed import DistInfo
 from gpt_train.errors import TrainError
-from gpt_train.prepare import prepare_data, read_meta
+from gpt_train.prepare import prepare_data, read_meta, tidy_leftovers
 
 
 @dataclass(frozen=True)
@@ -80,6 +80,9 @@ class Dataset:
 def ensure_data(data: DataSection, info: DistInfo, progress: bool = True) -> Dataset:
     """The prepared dataset of `data.dir`, preparing it (on rank 0) from data.input if missing."""
     folder = Path(data.dir)
+    if info.is_main:
+        tidy_leftovers(folder.absolute())  # put back what a killed prepare moved aside
+    distributed.barrier(info)
     if (folder / "meta.json").is_file():
         dataset = Dataset.open(folder)
         made_from = (list(dataset.inputs), dataset.tokenizer_spec)

@@ -1,11 +1,14 @@
 """Reduce an HTML page to its visible text (stdlib html.parser, no third-party parser).
 
 Script, style and other invisible elements are dropped; block elements become line breaks,
-runs of spaces collapse, so a web page becomes plain prose a tokenizer can use.
+runs of spaces collapse, so a web page becomes plain prose a tokenizer can use. The page's
+bytes are decoded by the first of: a byte-order mark, the HTTP charset, a `<meta charset>`
+(or `http-equiv` Content-Type) in its first kilobytes, UTF-8.
 """
 
 from __future__ import annotations
 
+import codecs
 import re
 from html.parser import HTMLParser
 
@@ -56,6 +59,37 @@ def html_to_text(html: str) -> str:
         if line or (out and out[-1]):  # keep single blank lines between paragraphs
             out.append(line)
     return "\n".join(out).strip() + "\n"
+
+
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9._:-]+)""", re.I)
+_BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
+         (codecs.BOM_UTF16_BE, "utf-16"))  # fmt: skip
+
+
+def meta_charset(head: bytes) -> str | None:
+    """The charset an HTML page declares in a `<meta>` tag of its first 4 KB, if any."""
+    found = _META_CHARSET.search(head[:4096])
+    return found.group(1).decode("ascii").lower() if found else None
+
+
+def html_encoding(raw: bytes, http_charset: str | None = None) -> str:
+    """The encoding to read an HTML page's bytes with (BOM > HTTP charset > meta > UTF-8),
+    as a codec name; an unknown declared name falls through to the next rule."""
+    for bom, name in _BOMS:
+        if raw.startswith(bom):
+            return name
+    for declared in (http_charset, meta_charset(raw)):
+        if declared:
+            try:
+                return codecs.lookup(declared).name
+            except LookupError:
+                continue
+    return "utf-8"
+
+
+def decode_html(raw: bytes, http_charset: str | None = None) -> str:
+    """The text of an HTML page's bytes (undecodable bytes become U+FFFD, as browsers do)."""
+    return raw.decode(html_encoding(raw, http_charset), errors="replace")
 
 
 def looks_like_html(text: str) -> bool:

@@ -3,7 +3,11 @@
 Output folder:
     train.bin, val.bin   flat token ids, uint16 when the vocabulary fits (<= 65536) else uint32
     tokenizer.json       the tokenizer used (given, or trained here: char-level or BPE)
-    meta.json            written last, so its presence means the folder is complete
+    meta.json            the description a training run reads (`gpt_train.data.Dataset`)
+
+The folder is built under a temporary name beside the target and renamed into place when
+complete (`gpt_tokenizers.atomic.atomic_path`): a failed or interrupted prepare leaves the
+previous dataset as it was. A target folder holding other files than these is refused.
 
 Each source file is one document. The split is per document: its first (1 - val_fraction)
 of bytes (moved to the next line break) go to train, the rest to val, so both splits see
@@ -16,36 +20,28 @@ from __future__ import annotations
 
 import codecs
 import json
+import os
 import shutil
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
 from gpt_tokenizers import BPETokenizer, CharTokenizer, Tokenizer, load_tokenizer
-from gpt_tokenizers.atomic import atomic_path, write_text_atomic
+from gpt_tokenizers.atomic import OLD_PREFIX, TEMP_PREFIX, atomic_path
 from tqdm import tqdm
 
-from gpt_train.download import download, is_url, sha256_file
+from gpt_train.download import DEFAULT_TIMEOUT
 from gpt_train.errors import TrainError
-from gpt_train.htmltext import html_to_text, looks_like_html
+from gpt_train.sources import Source, check_inputs, resolve_sources
 
-TEXT_SUFFIXES = {".txt", ".md", ".rst", ".text", ".html", ".htm"}
 EOT_TEXT = "<|endoftext|>"
 META_VERSION = 1
-
-
-@dataclass
-class Source:
-    """One document: the input it came from and the local text file holding it."""
-
-    origin: str  # what the user gave (path or URL)
-    path: Path  # local plain-text file (HTML already reduced to text)
-    sha256: str  # of the original bytes (the downloaded or given file)
-    kind: str  # "file" | "url"
+# What prepare writes in a dataset folder; a folder holding anything else is not replaced.
+DATASET_FILES = ("meta.json", "tokenizer.json", "train.bin", "val.bin")
+_OWN_LEFTOVERS = (TEMP_PREFIX, OLD_PREFIX, ".html-text")  # of earlier, killed versions
 
 
 def token_dtype(vocab_size: int) -> np.dtype[Any]:
@@ -53,64 +49,9 @@ def token_dtype(vocab_size: int) -> np.dtype[Any]:
     return np.dtype(np.uint16) if vocab_size <= 1 << 16 else np.dtype(np.uint32)
 
 
-def resolve_sources(
-    inputs: Sequence[str],
-    work_dir: Path,
-    cache_dir: Path | None = None,
-    progress: bool = True,
-) -> list[Source]:
-    """Expand files, folders (text files inside, sorted) and URLs into documents."""
-    if not inputs:
-        raise TrainError("no input given: pass files, folders or http(s) URLs")
-    sources: list[Source] = []
-    for origin in inputs:
-        if is_url(origin):
-            got = download(origin, cache_dir=cache_dir, progress=progress)
-            text_path = got.path
-            head = got.path.read_bytes()[:1024].decode("utf-8", errors="replace")
-            if got.is_html or looks_like_html(head):
-                text_path = _html_file_to_text(got.path, work_dir)
-            sources.append(Source(origin, text_path, got.sha256, "url"))
-            continue
-        p = Path(origin).expanduser()
-        if p.is_dir():
-            files = sorted(
-                f
-                for f in p.rglob("*")
-                if f.is_file()
-                and f.suffix.lower() in TEXT_SUFFIXES
-                and not any(part.startswith(".") for part in f.relative_to(p).parts)
-            )
-            if not files:
-                raise TrainError(
-                    f"input folder {p} holds no text files "
-                    f"(looked for {', '.join(sorted(TEXT_SUFFIXES))})"
-                )
-            sources.extend(_local(f, work_dir) for f in files)
-        elif p.is_file():
-            sources.append(_local(p, work_dir))
-        else:
-            raise TrainError(f"input not found: {origin} (expected a file, folder or URL)")
-    return sources
-
-
-def _local(path: Path, work_dir: Path) -> Source:
-    digest = sha256_file(path)
-    text_path = path
-    if path.suffix.lower() in (".html", ".htm"):
-        text_path = _html_file_to_text(path, work_dir)
-    return Source(str(path), text_path, digest, "file")
-
-
-def _html_file_to_text(path: Path, work_dir: Path) -> Path:
-    work_dir.mkdir(parents=True, exist_ok=True)
-    out = work_dir / f"{len(list(work_dir.iterdir())):05d}-{path.stem[:60]}.txt"
-    raw = path.read_bytes().decode("utf-8", errors="replace")
-    out.write_text(html_to_text(raw), encoding="utf-8")
-    return out
-
-
-def _chunks(path: Path, start: int, end: int, chunk_bytes: int) -> Iterator[str]:
+def _chunks(
+    path: Path, start: int, end: int, chunk_bytes: int, origin: str | None = None
+) -> Iterator[str]:
     """Decoded text of bytes [start, end) in pieces cut after a line break when possible
     (so a tokenizer rarely sees a word split across two pieces)."""
     decoder = codecs.getincrementaldecoder("utf-8")()
@@ -125,7 +66,7 @@ def _chunks(path: Path, start: int, end: int, chunk_bytes: int) -> Iterator[str]
             try:
                 text = carry + decoder.decode(block, final=pos >= end)
             except UnicodeDecodeError as exc:
-                raise TrainError(f"{path}: not UTF-8 text ({exc})") from exc
+                raise TrainError(f"{origin or path}: not UTF-8 text ({exc})") from exc
             cut = text.rfind("\n") + 1 if pos < end else len(text)
             if cut == 0:
                 cut = len(text)
@@ -162,26 +103,43 @@ def build_tokenizer(
 ) -> Tokenizer:
     """A tokenizer from `spec`: "char" (from the sources' characters), "bpe" (trained on the
     sources to `vocab_size`) or the path of a saved tokenizer JSON."""
+    given = _given_tokenizer(spec, vocab_size)
+    if given is not None:
+        return given
     if spec == "char":
         chars: set[str] = set()
         for src in sources:
             size = src.path.stat().st_size
-            for piece in _chunks(src.path, 0, size, chunk_bytes):
+            for piece in _chunks(src.path, 0, size, chunk_bytes, src.origin):
                 chars.update(piece)
         if not chars:
             raise TrainError("the inputs hold no text to build a character vocabulary from")
         return CharTokenizer.from_text("".join(sorted(chars)), eos=True)  # eos ends documents
+    assert vocab_size is not None  # checked by _given_tokenizer
+    if progress:
+        print(f"training a BPE tokenizer (vocab {vocab_size}) on {len(sources)} file(s)")
+    return BPETokenizer.train_files(
+        [str(s.path) for s in sources],
+        vocab_size=vocab_size,
+        special_tokens=[EOT_TEXT],
+        verbose=progress,
+    )
+
+
+def _given_tokenizer(spec: str, vocab_size: int | None) -> Tokenizer | None:
+    """Check a tokenizer spec before any work: the loaded tokenizer for a file, None for
+    "char" / "bpe" (built from the sources later)."""
+    if spec == "char":
+        return None
     if spec == "bpe":
         if vocab_size is None:
             raise TrainError("a BPE tokenizer needs a vocabulary size (--vocab-size N)")
-        if progress:
-            print(f"training a BPE tokenizer (vocab {vocab_size}) on {len(sources)} file(s)")
-        return BPETokenizer.train_files(
-            [str(s.path) for s in sources],
-            vocab_size=vocab_size,
-            special_tokens=[EOT_TEXT],
-            verbose=progress,
-        )
+        if vocab_size < 257:
+            raise TrainError(
+                f"vocab size {vocab_size}: a byte-level BPE needs at least 257 "
+                "(256 bytes and <|endoftext|>)"
+            )
+        return None
     path = Path(spec)
     if not path.is_file():
         raise TrainError(f"tokenizer file not found: {spec} (or use 'char' / 'bpe')")
@@ -212,34 +170,107 @@ def prepare_data(
     cache_dir: Path | None = None,
     progress: bool = True,
     chunk_bytes: int = 1 << 20,
+    download_timeout: float = DEFAULT_TIMEOUT,
 ) -> dict[str, Any]:
-    """Prepare `out_dir` from `inputs`; returns the meta.json contents."""
+    """Prepare `out_dir` from `inputs`; returns the meta.json contents.
+
+    Every argument and input is checked first. The dataset is then built in a temporary
+    folder beside `out_dir` and renamed into place once complete, so an error or Ctrl-C at
+    any point leaves an earlier dataset there byte for byte. `download_timeout` is the
+    seconds a download may go without receiving a byte.
+    """
     if not 0.0 < val_fraction < 1.0:
         raise TrainError(f"val fraction must be in (0, 1), got {val_fraction}")
-    if tokenizer == "bpe" and vocab_size is not None and vocab_size < 257:
-        raise TrainError(
-            f"vocab size {vocab_size}: a byte-level BPE needs at least 257 "
-            "(256 bytes and <|endoftext|>)"
-        )
+    if not download_timeout > 0:
+        raise TrainError(f"download timeout must be positive seconds, got {download_timeout}")
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "meta.json").unlink(missing_ok=True)  # the folder is incomplete until the end
-    work = out / ".html-text"
+    # The folder is swapped by name in its parent: ".", "a/.." or a symlink name the real one.
+    target = out.resolve() if out.is_symlink() else Path(os.path.abspath(out))
+    if not target.name or Path.cwd().is_relative_to(target):
+        raise TrainError(
+            f"output {out} is (or holds) the current folder, which prepare would replace "
+            "whole; name a subfolder or run from elsewhere"
+        )
+    tidy_leftovers(target)
+    given = _given_tokenizer(tokenizer, vocab_size)
+    check_inputs(inputs)
+    _check_target(out)
     t0 = time.perf_counter()
-    try:
-        sources = resolve_sources(inputs, work, cache_dir=cache_dir, progress=progress)
-        tok = build_tokenizer(tokenizer, sources, vocab_size, chunk_bytes, progress)
-        tok.save(out / "tokenizer.json")
-        meta = _write_tokens(tok, sources, out, val_fraction, chunk_bytes, progress)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    meta.update(
-        tokenizer_spec=tokenizer if tokenizer in ("char", "bpe") else str(Path(tokenizer)),
-        inputs=list(inputs),
-        seconds=round(time.perf_counter() - t0, 2),
-    )
-    write_text_atomic(out / "meta.json", json.dumps(meta, indent=2) + "\n")
+    with atomic_path(target) as tmp:
+        tmp.mkdir()
+        work = tmp / ".html-text"
+        try:
+            sources = resolve_sources(inputs, work, cache_dir, progress, download_timeout)
+            tok = given or build_tokenizer(tokenizer, sources, vocab_size, chunk_bytes, progress)
+            tok.save(tmp / "tokenizer.json")
+            meta = _write_tokens(tok, sources, tmp, val_fraction, chunk_bytes, progress)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        meta.update(
+            tokenizer_spec=tokenizer if tokenizer in ("char", "bpe") else str(Path(tokenizer)),
+            inputs=list(inputs),
+            seconds=round(time.perf_counter() - t0, 2),
+        )
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     return meta
+
+
+def _check_target(out: Path) -> None:
+    """`out` must be missing, an empty folder or a dataset folder (only files prepare
+    writes): replacing it must not delete anything a user put there."""
+    if out.exists() and not out.is_dir():
+        raise TrainError(f"output {out} is a file; give a folder (new, empty or a dataset)")
+    if not out.is_dir():
+        return
+    foreign = sorted(
+        p.name
+        for p in out.iterdir()
+        if p.name not in DATASET_FILES and not p.name.startswith(_OWN_LEFTOVERS)
+    )
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (
+            f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
+        )
+        raise TrainError(
+            f"output folder {out} holds files prepare did not write ({shown}); preparing "
+            "replaces the whole folder, so move them out or choose another output folder"
+        )
+
+
+def tidy_leftovers(out_dir: str | Path) -> None:
+    """Tidy what a prepare of `out_dir` killed midway left beside it: a dataset moved aside
+    whose replacement never arrived is put back, half-built folders are deleted."""
+    out = Path(out_dir)
+    if not out.parent.is_dir():
+        return
+    for p in out.parent.iterdir():
+        prefix = next((x for x in (TEMP_PREFIX, OLD_PREFIX) if p.name.startswith(x)), None)
+        if prefix is None:
+            continue
+        name, _, pid = p.name[len(prefix) :].rpartition("-")
+        if name != out.name or not pid.isdigit() or _running(int(pid)):
+            continue  # another target's, or a prepare still at work
+        if prefix == OLD_PREFIX and not out.exists():
+            os.replace(p, out)
+        elif p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+
+
+def _running(pid: int) -> bool:
+    """Whether another process with this id exists (ours never counts: it is starting over)."""
+    if pid == os.getpid():
+        return False
+    if os.name == "nt":  # signal 0 means Ctrl-C there: assume running, touch nothing
+        return True
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):
+        return False
+    except OSError:
+        return True  # exists, owned by someone else
+    return True
 
 
 def _write_tokens(
@@ -256,24 +287,21 @@ def _write_tokens(
     encode = getattr(tok, "encode_ordinary", tok.encode)  # literal "<|endoftext|>" is text
     total = sum(s.path.stat().st_size for s in sources)
     records = []
-    # Each .bin is written beside its final name and renamed into place once complete, so
-    # an error or a kill never leaves half a file; meta.json, written after both, is what
-    # says the pair belongs together.
-    with ExitStack() as stack:
+    with ExitStack() as stack:  # `out` is the temporary dataset folder
         bar = stack.enter_context(
             tqdm(total=total, desc="tokenize", unit="B", unit_scale=True, disable=not progress)
         )
         writers = {}
         for name in ("train", "val"):
-            tmp = stack.enter_context(atomic_path(out / f"{name}.bin"))
-            writers[name] = _TokenWriter(stack.enter_context(tmp.open("wb")), dtype)
+            file = stack.enter_context((out / f"{name}.bin").open("wb"))
+            writers[name] = _TokenWriter(file, dtype)
         for src in sources:
             size = src.path.stat().st_size
             split = _split_point(src.path, val_fraction)
             counts = {}
             for name, (a, b) in (("train", (0, split)), ("val", (split, size))):
                 before = writers[name].count
-                for piece in _chunks(src.path, a, b, chunk_bytes):
+                for piece in _chunks(src.path, a, b, chunk_bytes, src.origin):
                     writers[name].write(encode(piece))
                     bar.update(len(piece.encode("utf-8")))
                 if b > a and eot is not None:
