@@ -93,7 +93,8 @@ def _read_range(path: str, start: int, end: int) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise TokenizerError(
-            f"{path}: not valid UTF-8 at byte {start + exc.start}: {exc.reason}"
+            f"{path}: not valid UTF-8 at byte {start + exc.start}: {exc.reason} "
+            f"(expected a UTF-8 text file)"
         ) from None
 
 
