@@ -155,3 +155,43 @@ def test_train_shows_progress_unless_quiet(
     assert "counting" not in captured.out  # stdout keeps only the summary
     _train(corpus, out, "--vocab-size", "270")
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["show", "--tokenizer", "TOK", "--text", "a\udc80b"], "--text: character 1"),
+        (["encode", "--tokenizer", "TOK", "--text", "\udcff"], "--text: character 0"),
+        (["show", "--tokenizer", "TOK", "--input", "BAD"], "BAD: not valid UTF-8 at byte 1"),
+        (["decode", "--tokenizer", "TOK", "--input", "BAD"], "BAD: not valid UTF-8 at byte 1"),
+        (["train", "--kind", "char", "--input", "BAD", "--out", "x.json"], "BAD: not valid UTF-8"),
+        (
+            ["train", "--kind", "word", "--input", "BAD", "--vocab-size", "9", "--out", "x.json"],
+            "BAD: not valid UTF-8 at byte 1",
+        ),
+        (
+            ["train", "--input", "BAD", "--vocab-size", "260", "--out", "x.json", "--quiet"],
+            "BAD: not valid UTF-8 at byte 1",
+        ),
+    ],
+)
+def test_text_that_is_not_utf8_is_a_one_line_error(
+    corpus: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    message: str,
+) -> None:
+    tok = _trained(corpus, capsys, "--vocab-size", "260")
+    bad = tmp_path / "not_utf8.txt"
+    bad.write_bytes("a\udc80b".encode("utf-8", "surrogatepass"))  # a lone surrogate, encoded
+    names = {"TOK": str(tok), "BAD": str(bad), "x.json": str(tmp_path / "x.json")}
+    with pytest.raises(SystemExit) as exc:
+        main([names.get(a, a) for a in argv])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ")
+    assert message.replace("BAD", str(bad)) in err
+    assert "expected" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "x.json").exists()

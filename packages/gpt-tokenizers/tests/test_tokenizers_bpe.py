@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 import warnings
 from pathlib import Path
 
@@ -364,3 +365,19 @@ def test_file_ranges_end_when_only_the_overlap_is_left(tmp_path: Path) -> None:
     worker.join(timeout=30)
     assert not worker.is_alive(), "_file_ranges did not finish"
     assert result == [(0, 12)]
+
+
+@pytest.mark.parametrize("unit", ["a", "ab"])
+def test_training_time_grows_linearly_on_one_long_chunk(unit: str) -> None:
+    # A run of one letter is a single chunk of the pre-split. Merging used to splice the
+    # chunk once per occurrence, so 4x the input took ~16x the time; linear is ~4x.
+    def cpu_seconds(chars: int) -> float:
+        best = float("inf")
+        for _ in range(2):
+            start = time.process_time()
+            BPETokenizer.train(unit * (chars // len(unit)), vocab_size=266, processes=1)
+            best = min(best, time.process_time() - start)
+        return best
+
+    small, large = cpu_seconds(40_000), cpu_seconds(160_000)
+    assert large < 8 * small, f"4x the input took {large / small:.1f}x the time"

@@ -70,3 +70,25 @@ def test_several_texts_are_split_separately() -> None:
 def test_random_text_gives_the_reference_merges(texts: list[str], extra: int) -> None:
     fast, merges = _both(texts, 256 + 1 + extra, GPT4_PATTERN, [EOT])
     assert fast.merges == merges
+
+
+# Chunks much longer than the fast trainer's long-chunk threshold (256 bytes), mixed with
+# short ones: runs of one letter, alternations and runs broken by other letters.
+LONG_PIECES = st.sampled_from(["a", "b", "ab", "aab", "aba", "bba", "abc"])
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    runs=st.lists(
+        st.tuples(LONG_PIECES, st.integers(min_value=1, max_value=400)), min_size=1, max_size=6
+    ),
+    separators=st.lists(st.sampled_from([" ", " a", " ab", "b", " x"]), min_size=6, max_size=6),
+    extra=st.integers(min_value=1, max_value=40),
+)
+def test_long_chunks_give_the_reference_merges(
+    runs: list[tuple[str, int]], separators: list[str], extra: int
+) -> None:
+    text = "".join(piece * n + sep for (piece, n), sep in zip(runs, separators, strict=False))
+    text += " " + text[:300]  # the same long chunk twice: counted with weight 2
+    fast, merges = _both(text, 256 + extra, GPT4_PATTERN, [])
+    assert fast.merges == merges

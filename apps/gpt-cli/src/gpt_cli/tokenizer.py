@@ -91,12 +91,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _read_text(args: argparse.Namespace) -> str:
-    if args.text is not None:
-        return str(args.text)
-    path: Path = args.input
-    if not path.is_file():
-        raise FileNotFoundError(f"input file not found: {path}")
-    return path.read_text(encoding="utf-8")
+    """The text of --text or --input, which must be valid UTF-8."""
+    from gpt_tokenizers.loading import read_text_file
+
+    if args.input is not None:
+        return read_text_file(args.input)
+    text = str(args.text)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        # Python turns command-line bytes that are not UTF-8 into lone surrogates.
+        fail(
+            f"--text: character {exc.start} ({text[exc.start]!r}) is not valid text; expected "
+            f"UTF-8 (the argument holds bytes of another encoding, or a lone surrogate)"
+        )
+    return text
 
 
 def _parse_ids(raw: str, source: str) -> list[int]:
@@ -141,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             _train(args)
             return
         from gpt_tokenizers.atomic import write_text_atomic
-        from gpt_tokenizers.loading import decode_ids, encode_text, load_tokenizer
+        from gpt_tokenizers.loading import decode_ids, encode_text, load_tokenizer, read_text_file
         from gpt_tokenizers.render import describe, format_pieces, token_pieces
 
         tok = load_tokenizer(args.tokenizer)
@@ -149,9 +158,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             if args.ids is not None:
                 ids = _parse_ids(args.ids, "--ids")
             else:
-                if not args.input.is_file():
-                    raise FileNotFoundError(f"input file not found: {args.input}")
-                ids = _parse_ids(args.input.read_text(encoding="utf-8"), str(args.input))
+                ids = _parse_ids(read_text_file(args.input), str(args.input))
             text = decode_ids(tok, ids, strict=args.strict)
             sys.stdout.write(text if text.endswith("\n") else text + "\n")
             return

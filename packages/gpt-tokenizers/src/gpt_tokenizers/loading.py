@@ -55,7 +55,7 @@ def train_tokenizer(
     for path in paths:
         if not Path(path).is_file():
             raise FileNotFoundError(f"input file not found: {path}")
-    texts = (Path(p).read_text(encoding="utf-8") for p in paths)
+    texts = (read_text_file(p) for p in paths)
     if kind == "char":
         return CharTokenizer.from_text(texts, unknown=unknown, bos=bos, eos=eos)
     if vocab_size is None:
@@ -65,6 +65,21 @@ def train_tokenizer(
             paths, vocab_size, pattern, special_tokens, verbose=verbose, processes=processes
         )
     return WordTokenizer.from_text(texts, vocab_size, bos=bos, eos=eos)
+
+
+def read_text_file(path: str | os.PathLike[str]) -> str:
+    """The text of a UTF-8 file; a missing file or bytes that are not UTF-8 raise an error
+    naming the file (and the first bad byte)."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"input file not found: {path}")
+    data = Path(path).read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise TokenizerError(
+            f"{path}: not valid UTF-8 at byte {exc.start}: {exc.reason} (expected a UTF-8 "
+            f"text file)"
+        ) from None
 
 
 def encode_text(tok: Tokenizer, text: str, allow_special: bool = False) -> list[int]:

@@ -19,15 +19,24 @@ Why it is fast in pure Python:
   existing pairs only ever drop, and a pair only gains count in the merge that creates its
   newer token, so every pair is pushed once with its full count and a stale top is always
   an over-estimate.
+
+A merge rescans each chunk it visits, which is cheapest for the short chunks of ordinary
+text but would make a long chunk cost its length at every merge (a run of one letter is
+one chunk under the GPT-4 pattern and may be megabytes long). Chunks longer than
+`LONG_CHUNK` bytes therefore live in `_LongChunks`: linked lists over positions plus, per
+pair, the positions where it starts, so a merge costs only the occurrences it touches.
 """
 
 from __future__ import annotations
 
 import heapq
+import operator
 import sys
 import warnings
+from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
+from itertools import groupby, repeat
 from typing import Any
 
 from tqdm import tqdm
@@ -38,6 +47,8 @@ from gpt_tokenizers.patterns import resolve_pattern
 # The bar is moved once per this many merges: a per-merge update would cost more than a
 # cheap merge late in training.
 PROGRESS_EVERY = 64
+# Chunks longer than this many bytes are merged through `_LongChunks` (see the docstring).
+LONG_CHUNK = 256
 
 
 def check_specials(special_tokens: Iterable[str]) -> list[str]:
@@ -95,19 +106,24 @@ def train_merges(
 
     Stops early, with a warning, when no pair is left to merge.
     """
-    words: list[list[int]] = []
-    counts: list[int] = []
-    for chunk, count in chunks:
-        if len(chunk) >= 2 and count > 0:  # a single byte has no pair to merge
-            words.append(list(chunk))
-            counts.append(count)
-
     shift = max(9, (255 + num_merges).bit_length())  # bits per id in a packed pair
     low = (1 << shift) - 1
     shift2 = 2 * shift  # bits of a packed pair inside a heap entry
 
-    # Initial pair counts and the pair -> chunks index.
     pair_counts: dict[int, int] = {}
+    long = _LongChunks(shift)
+    words: list[list[int]] = []
+    counts: list[int] = []
+    for chunk, count in chunks:
+        if len(chunk) < 2 or count <= 0:  # a single byte has no pair to merge
+            continue
+        if len(chunk) > LONG_CHUNK:
+            long.add(chunk, count, pair_counts)
+        else:
+            words.append(list(chunk))
+            counts.append(count)
+
+    # Initial pair counts and the pair -> chunks index of the short chunks.
     where: dict[int, list[int]] = {}
     get = pair_counts.get
     for i, w in enumerate(words):
@@ -154,10 +170,11 @@ def train_merges(
         a, b = key >> shift, key & low
         new = 256 + k
         merges.append((a, b))
+        created = long.merge(key, new, pair_counts)  # new pairs in long chunks
         new_counts: dict[int, int] = {}
         new_where: dict[int, list[int]] = {}
         nget = new_counts.get
-        for i in where.pop(key):
+        for i in where.pop(key, ()):
             w = words[i]
             n = len(w)
             last = n - 1
@@ -211,10 +228,117 @@ def train_merges(
             for p in reversed(pos):
                 w[p : p + 2] = (new,)
         del pair_counts[key]
-        for nkey, c in new_counts.items():
-            pair_counts[nkey] = c
-            heappush(heap, (-c << shift2) | nkey)
+        if not created:  # the common case: no long chunk holds the pair
+            for nkey, c in new_counts.items():
+                pair_counts[nkey] = c
+                heappush(heap, (-c << shift2) | nkey)
+        else:
+            for nkey, c in new_counts.items():
+                pair_counts[nkey] = get(nkey, 0) + c
+            created.update(new_counts)
+            for nkey in created:
+                c = pair_counts[nkey]
+                if c > 0:
+                    heappush(heap, (-c << shift2) | nkey)
+                else:  # created and consumed within this merge, as (new, a) in "abab"
+                    del pair_counts[nkey]
+                    long.starts.pop(nkey, None)
         where.update(new_where)
     bar.update(len(merges) - bar.n)
     bar.close()
     return merges
+
+
+class _LongChunks:
+    """Long chunks as linked lists over positions, so merging one occurrence is O(1).
+
+    Position p holds id `sym[p]` (-1 once merged into its left neighbour); `nxt[p]` and
+    `prv[p]` are the next and previous live positions of its chunk (-1 at the ends) and
+    `weight[p]` how often its chunk occurs. `starts[pair]` lists the positions where the
+    pair began when it appeared; entries go stale as merges change pairs and are checked
+    when used. A pair only appears at the start or in the merge that creates its newer id,
+    so no list holds a position twice.
+    """
+
+    def __init__(self, shift: int) -> None:
+        self.shift = shift
+        self.sym, self.nxt = array("q"), array("q")
+        self.prv, self.weight = array("q"), array("q")
+        self.starts: dict[int, array[int]] = {}
+
+    def add(self, chunk: bytes, count: int, pair_counts: dict[int, int]) -> None:
+        """Append one chunk that occurs `count` times and add its pairs to `pair_counts`."""
+        start, n = len(self.sym), len(chunk)
+        self.sym.extend(chunk)
+        self.nxt.extend(range(start + 1, start + n))
+        self.nxt.append(-1)
+        self.prv.append(-1)
+        self.prv.extend(range(start, start + n - 1))
+        self.weight.extend(array("q", [count]) * n)
+        # Pair keys by position, then the positions grouped by key (a stable sort keeps
+        # them in order): all in C loops, which matters for chunks of megabytes.
+        lefts = map(operator.lshift, chunk[:-1], repeat(self.shift))
+        keys = list(map(operator.or_, lefts, chunk[1:]))
+        starts, get = self.starts, pair_counts.get
+        for key, group in groupby(sorted(range(n - 1), key=keys.__getitem__), keys.__getitem__):
+            where = array("q", map(start.__add__, group))
+            pair_counts[key] = get(key, 0) + count * len(where)
+            found = starts.get(key)
+            if found is None:
+                starts[key] = where
+            else:
+                found.extend(where)
+
+    def merge(self, key: int, new: int, pair_counts: dict[int, int]) -> set[int]:
+        """Replace every occurrence of pair `key` by `new`, left to right in each chunk, and
+        update `pair_counts`; returns the new pairs (those holding `new`) it counted."""
+        positions = self.starts.pop(key, None)
+        if positions is None:
+            return set()
+        shift, sym, nxt, prv, weight = self.shift, self.sym, self.nxt, self.prv, self.weight
+        get = pair_counts.get
+        a, b = key >> shift, key & ((1 << shift) - 1)
+        appeared: dict[int, list[int]] = {}  # new pair -> positions where it now starts
+        seen = appeared.get
+        for p in positions:
+            if sym[p] != a or (a == b and prv[p] >= 0 and sym[prv[p]] == a):
+                continue  # stale, or inside a run of a's: merged from the run's start
+            q = nxt[p]
+            while q >= 0 and sym[q] == b:  # an occurrence at p: merge it
+                c, left, right = weight[p], prv[p], nxt[q]
+                # The windows (left, a) and (b, right) become (left, new) and (new, right).
+                # A lost window may itself be new, e.g. (new, a) in "abab": its count goes
+                # below zero here and is made whole when the appeared ones are added.
+                if left >= 0:
+                    s = sym[left]
+                    old = (s << shift) | a
+                    pair_counts[old] = get(old, 0) - c
+                    made = (s << shift) | new
+                    found = seen(made)
+                    if found is None:
+                        appeared[made] = [left]
+                    else:
+                        found.append(left)
+                if right >= 0:
+                    s = sym[right]
+                    old = (b << shift) | s
+                    pair_counts[old] = get(old, 0) - c
+                    made = (new << shift) | s
+                    found = seen(made)
+                    if found is None:
+                        appeared[made] = [p]
+                    else:
+                        found.append(p)
+                sym[p], sym[q], nxt[p] = new, -1, right
+                if right < 0:
+                    break
+                prv[right] = p
+                # "abab", "aaaa": the next occurrence may start right after this one.
+                if sym[right] != a:
+                    break
+                p, q = right, nxt[right]
+        for made, where in appeared.items():
+            # Each position carries its chunk's count.
+            pair_counts[made] = get(made, 0) + sum(map(weight.__getitem__, where))
+            self.starts[made] = array("q", where)
+        return set(appeared)

@@ -1,0 +1,72 @@
+"""Cutting long texts for parallel work never changes their chunks, for every built-in pattern."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import pytest
+import regex
+import tiktoken
+from gpt_tokenizers import BPETokenizer
+from gpt_tokenizers import pretokenize as pretokenize_module
+from gpt_tokenizers.patterns import PATTERNS
+from gpt_tokenizers.pretokenize import count_files, count_text, count_texts
+
+# Letters of each case, a digit, whitespace, and the punctuation the patterns treat apart
+# ("'" starts contractions, "/" is swallowed after newlines by o200k); "s" ends "'s".
+CUT_ALPHABET = "aAs1 \t\r\n.'/"
+
+
+def _strings(max_len: int) -> list[str]:
+    out = [""]
+    for _ in range(max_len):
+        out += [s + c for s in out if len(s) == len(out[-1]) for c in CUT_ALPHABET]
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(PATTERNS))
+def test_every_short_context_around_a_cut_keeps_the_chunks(name: str) -> None:
+    # Every string (up to 2 characters) + newline + (up to 3): wherever safe_pieces cuts it
+    # (max_chars=0: at every safe point), the pieces split like the whole.
+    split = regex.compile(PATTERNS[name]).findall
+    cuts = 0
+    for left in _strings(2):
+        for right in _strings(3):
+            text = left + "\n" + right
+            pieces = list(pretokenize_module.safe_pieces(text, max_chars=0))
+            if len(pieces) > 1:
+                cuts += len(pieces) - 1
+                assert [c for p in pieces for c in split(p)] == split(text), (text, pieces)
+    assert cuts > 10_000  # the check did see many cuts
+
+
+# Lines whose line breaks are (or look like) cut points, for every pattern's rules.
+STRADDLING = [".\n/", "a.\n/x", "x\n//y", "'s\n's", "1\n2", "a\nb", "?!\n\r\n.", "a \n b", "é\nç"]
+
+
+@pytest.mark.parametrize("name", sorted(PATTERNS))
+def test_threaded_encode_and_file_counts_equal_tiktoken_across_cuts(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = "".join(STRADDLING[i % len(STRADDLING)] + "\n" for i in range(20_000))
+    assert len(text) > 64_000  # long enough for encode to cut it and use threads
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tok = BPETokenizer.train(text[:5_000], vocab_size=300, pattern=name)
+    ranks = {tok.token_bytes(i): i for i in range(tok.vocab_size)}
+    plain = tiktoken.Encoding("plain", pat_str=PATTERNS[name], mergeable_ranks=ranks,
+                              special_tokens={})  # fmt: skip
+    expected = plain.encode_ordinary(text)
+    tok.num_threads = 4
+    threaded = tok.encode(text)
+    tok.num_threads = 1
+    assert threaded == tok.encode(text) == expected
+
+    path = tmp_path / "corpus.txt"
+    path.write_text(text, encoding="utf-8")
+    monkeypatch.setattr(pretokenize_module, "PIECE_CHARS", 1_000)
+    monkeypatch.setattr(pretokenize_module, "PARALLEL_MIN", 0)
+    whole = count_text(text, PATTERNS[name])
+    assert count_files([path], PATTERNS[name], processes=2) == whole
+    assert count_texts(text, PATTERNS[name], processes=2) == whole
