@@ -115,6 +115,8 @@ def prune(ckpt_dir: Path, keep_last: int, newest: int | None = None) -> None:
 
     Only steps up to `newest` (the one just saved) count: a later folder is left over from
     before a resume fell back past it, and is replaced when training gets there again.
+    Incomplete folders before `newest` (never written by us: left by a deletion elsewhere)
+    go too.
     Each folder is first renamed to a hidden temporary name, then deleted, so a kill midway
     leaves a leftover that listing ignores and `clean_leftovers` removes, never a half
     checkpoint under a real name. best/ is kept separately.
@@ -124,7 +126,7 @@ def prune(ckpt_dir: Path, keep_last: int, newest: int | None = None) -> None:
     if not kept:
         return
     for step, path in folders:
-        if step < kept[0]:
+        if step < kept[0] or (step < kept[-1] and not is_complete(path)):
             doomed = path.with_name(f"{TEMP_PREFIX}pruned-{path.name}-{os.getpid()}")
             os.replace(path, doomed)
             shutil.rmtree(doomed, ignore_errors=True)
@@ -293,22 +295,30 @@ class Checkpointer:
             clean_leftovers(folder)  # saves killed midway
 
     def latest(self) -> Path | None:
-        """The newest step checkpoint that verifies, or None; says which it skipped and why.
+        """The newest step checkpoint that verifies; says which it skipped and why.
 
-        Verifying a resumable checkpoint means loading its state.pt; that state is kept for
-        the `load` of the same folder that normally follows, so it is read only once.
+        None when there is no step folder at all; CheckpointError when every one is broken
+        (starting afresh would overwrite them). Verifying means loading state.pt: it is kept
+        for the `load` of the same folder that normally follows, so it is read only once.
         """
         self._verified = None
+        problems: list[CheckpointError] = []
         for _, path in reversed(step_folders(self.folder)):
             try:
                 state = verify(path, resumable=True)
             except CheckpointError as exc:
                 if self.info.is_main:
                     warn_skipped(path, exc)
+                problems.append(exc)
                 continue
             assert state is not None
             self._verified = (path, state)
             return path
+        if problems:
+            raise CheckpointError(
+                f"no usable checkpoint in {self.folder}: all {len(problems)} are broken "
+                f"(the newest: {problems[0]})"
+            )
         return None
 
     def load_latest(self) -> tuple[Path, TrainState] | None:

@@ -29,7 +29,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from gpt_train import distributed
-from gpt_train.checkpoint import Checkpointer, NonFiniteWeights
+from gpt_train.checkpoint import CheckpointError, Checkpointer, NonFiniteWeights
 from gpt_train.config import TrainConfig
 from gpt_train.data import Dataset, ensure_data
 from gpt_train.distributed import DistInfo
@@ -253,8 +253,10 @@ class Trainer:
 
     def _diverged(self, what: str) -> NoReturn:
         """Stop on NaN/inf, naming the newest checkpoint (never non-finite: those are refused)."""
-        latest = self.checkpointer.latest()
-        kept = f"the last good checkpoint is {latest}" if latest else "no checkpoint was saved yet"
+        latest = None
+        with contextlib.suppress(CheckpointError):  # every checkpoint broken: none to name
+            latest = self.checkpointer.latest()
+        kept = f"the last good checkpoint is {latest}" if latest else "no good checkpoint was saved"
         raise TrainError(
             f"{what}: stopping; {kept}. "
             "Try a lower optim.lr, a longer optim.warmup_steps or train.precision=fp32"
