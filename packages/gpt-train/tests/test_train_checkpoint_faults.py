@@ -70,7 +70,7 @@ def _pickle(file: Path) -> None:
     torch.save({"evil": Evil()}, file)
 
 
-BREAKS: dict[str, tuple[str, Callable[[Path], None], str]] = {
+BREAKS: dict[str, tuple[str, Callable[[Path], object], str]] = {
     "truncated weights": ("model.safetensors", _truncate, "is truncated or corrupt"),
     "truncated state": ("state.pt", _truncate, "is truncated or corrupt"),
     "corrupt meta": ("meta.json", lambda f: f.write_text('{"step": 4, "tok'), "is corrupt"),

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -55,45 +56,55 @@ def _latest_step(run: Path) -> int:
     return loaded.step
 
 
-@pytest.mark.slow
-def test_sigkill_around_checkpoint_saves_loses_nothing(tmp_path: Path) -> None:
+def _write_config(tmp_path: Path) -> Path:
+    """A tiny run that checkpoints every step and keeps 2, on a small prepared corpus."""
     root = Path(__file__).resolve().parents[3]
     src = tmp_path / "text.txt"
     src.write_bytes((root / "corpora" / "tinyshakespeare.txt").read_bytes()[:20_000])
-    data = tmp_path / "prepared"
-    prepare_data([str(src)], data, progress=False)
-    cfg = load_config(
-        values={
-            "model": {"max_seq_len": 16, "d_model": 16, "n_layers": 1, "n_heads": 2},
-            "data": {"dir": str(data)},
-            "optim": {"lr": 3e-3, "warmup_steps": 1},
-            "train": {"max_steps": MAX_STEPS, "batch_size": 2, "device": "cpu"},
-            "log": {"log_interval": 1, "eval_interval": 5, "eval_batches": 1,
-                    "sample_interval": 0, "checkpoint_interval": 1, "keep_last": 2,
-                    "progress": False},
-        }  # fmt: skip
-    )
-    cfg_path, script, run = tmp_path / "kill.yaml", tmp_path / "zygote.py", tmp_path / "run"
-    cfg.save(cfg_path)
+    prepare_data([str(src)], tmp_path / "prepared", progress=False)
+    values: dict[str, Any] = {
+        "model": {"max_seq_len": 16, "d_model": 16, "n_layers": 1, "n_heads": 2},
+        "data": {"dir": str(tmp_path / "prepared")},
+        "optim": {"lr": 3e-3, "warmup_steps": 1},
+        "train": {"max_steps": MAX_STEPS, "batch_size": 2, "device": "cpu"},
+        "log": {"log_interval": 1, "eval_interval": 5, "eval_batches": 1, "sample_interval": 0,
+                "checkpoint_interval": 1, "keep_last": 2, "progress": False},
+    }  # fmt: skip
+    path = tmp_path / "kill.yaml"
+    load_config(values=values).save(path)
+    return path
+
+
+def _start(zygote: subprocess.Popen[str]) -> int:
+    """Fork one training process (resuming the run); its pid."""
+    assert zygote.stdin is not None
+    zygote.stdin.write("go\n")
+    zygote.stdin.flush()
+    return _read_int(zygote)
+
+
+def _read_int(zygote: subprocess.Popen[str]) -> int:
+    assert zygote.stdout is not None
+    return int(zygote.stdout.readline())
+
+
+@pytest.mark.slow
+def test_sigkill_around_checkpoint_saves_loses_nothing(tmp_path: Path) -> None:
+    cfg_path, script, run = _write_config(tmp_path), tmp_path / "zygote.py", tmp_path / "run"
     script.write_text(ZYGOTE)
     metrics = run / "metrics.csv"
     zygote = subprocess.Popen(
         [sys.executable, str(script), str(cfg_path), str(run)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    assert zygote.stdin is not None and zygote.stdout is not None
-
-    def start() -> int:
-        zygote.stdin.write("go\n")  # type: ignore[union-attr]
-        zygote.stdin.flush()  # type: ignore[union-attr]
-        return int(zygote.stdout.readline())  # type: ignore[union-attr]
-
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     rng = random.Random(11)
-    steps_seen, codes = [0], []
+    steps_seen, codes = [0], list[int]()
     try:
         for n in range(5):
             rows_before = len(read_metrics(metrics)) if metrics.is_file() else 0
-            pid = start()
+            pid = _start(zygote)
             deadline = time.monotonic() + 20
             # wait until this process is training (a new metrics row), then kill it at random
             while time.monotonic() < deadline:
@@ -103,7 +114,7 @@ def test_sigkill_around_checkpoint_saves_loses_nothing(tmp_path: Path) -> None:
             time.sleep(rng.uniform(0.0, 0.3))
             with contextlib.suppress(ProcessLookupError):  # it may have finished already
                 os.kill(pid, signal.SIGKILL)
-            codes.append(int(zygote.stdout.readline()))
+            codes.append(_read_int(zygote))
             err = Path(f"{run}.err{n}").read_text()
             assert codes[-1] in (0, -signal.SIGKILL), err[-2000:]
             assert "Traceback" not in err, err[-2000:]
@@ -111,9 +122,10 @@ def test_sigkill_around_checkpoint_saves_loses_nothing(tmp_path: Path) -> None:
             assert steps_seen[-1] >= steps_seen[-2]  # steps only move forward
             if codes[-1] == 0:
                 break
-        start()  # and now to the end
-        codes.append(int(zygote.stdout.readline()))
+        _start(zygote)  # and now to the end
+        codes.append(_read_int(zygote))
     finally:
+        assert zygote.stdin is not None
         zygote.stdin.close()
         zygote.wait(timeout=30)
     assert codes.count(-signal.SIGKILL) >= 3, codes  # most runs were killed midway

@@ -17,7 +17,7 @@ torch.load(weights_only=True): loading a checkpoint never runs pickled code.
 Nothing is trusted unread: `verify` checks meta.json, the safetensors header against the
 file's size and state.pt before a resume uses them, and `Checkpointer.latest` passes over
 a broken checkpoint (saying which and why) to the newest good one. Weights holding NaN or
-inf are never saved (`NonFiniteWeights`).
+inf are never saved (`NonFiniteWeightsError`).
 """
 
 from __future__ import annotations
@@ -113,13 +113,11 @@ def latest_checkpoint(ckpt_dir: Path) -> Path | None:
 def prune(ckpt_dir: Path, keep_last: int, newest: int | None = None) -> None:
     """Delete the step folders older than the newest `keep_last` complete ones.
 
-    Only steps up to `newest` (the one just saved) count: a later folder is left over from
-    before a resume fell back past it, and is replaced when training gets there again.
-    Incomplete folders before `newest` (never written by us: left by a deletion elsewhere)
-    go too.
-    Each folder is first renamed to a hidden temporary name, then deleted, so a kill midway
-    leaves a leftover that listing ignores and `clean_leftovers` removes, never a half
-    checkpoint under a real name. best/ is kept separately.
+    Only steps up to `newest` (the one just saved) count: a later folder is left from before
+    a resume fell back past it, and is replaced when training gets there. Incomplete folders
+    older than the newest go too. Each is renamed to a hidden temporary name, then deleted:
+    a kill midway leaves a leftover that listing ignores and `clean_leftovers` removes, never
+    a half checkpoint under a real name. best/ is kept separately.
     """
     folders = [(s, p) for s, p in step_folders(ckpt_dir) if newest is None or s <= newest]
     kept = [s for s, p in folders if is_complete(p)][-keep_last:]
@@ -151,7 +149,7 @@ def read_meta(path: Path) -> dict[str, Any]:
     step = meta.get("step") if isinstance(meta, dict) else None
     if not isinstance(step, int) or isinstance(step, bool) or step < 0:
         raise CheckpointError(f"{file} is corrupt: expected a JSON object with a step number")
-    return meta
+    return dict(meta)
 
 
 def check_weights(path: Path) -> None:
@@ -243,14 +241,12 @@ def warn_skipped(path: Path, reason: CheckpointError) -> None:
 
 
 def weights_finite(model: nn.Module) -> bool:
-    """Whether every floating tensor of the model is finite (one device sync)."""
-    tensors = [t for t in unwrap(model).state_dict().values() if t.is_floating_point()]
-    if not tensors:
-        return True
-    return bool(torch.stack([torch.isfinite(t).all() for t in tensors]).all())
+    """Whether every floating tensor of the model is finite."""
+    tensors = unwrap(model).state_dict().values()
+    return all(bool(torch.isfinite(t).all()) for t in tensors if t.is_floating_point())
 
 
-class NonFiniteWeights(TrainError):
+class NonFiniteWeightsError(TrainError):
     """Raised instead of saving weights holding NaN or inf (the run has diverged)."""
 
 
@@ -329,7 +325,7 @@ class Checkpointer:
     def save(self, state: TrainState) -> Path | None:
         """A full checkpoint at `state.step`, then prune to keep_last (all ranks call).
 
-        Raises NonFiniteWeights, writing nothing, if the weights hold NaN or inf.
+        Raises NonFiniteWeightsError, writing nothing, if the weights hold NaN or inf.
         """
         self._check_finite(state)
         state.rng = capture_rng(self.info)
@@ -383,7 +379,7 @@ class Checkpointer:
 
     def _check_finite(self, state: TrainState) -> None:
         if not weights_finite(self.model):
-            raise NonFiniteWeights(
+            raise NonFiniteWeightsError(
                 f"refusing to save non-finite weights at step {state.step} (NaN or inf)"
             )
 

@@ -29,7 +29,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from gpt_train import distributed
-from gpt_train.checkpoint import CheckpointError, Checkpointer, NonFiniteWeights
+from gpt_train.checkpoint import Checkpointer, CheckpointError, NonFiniteWeightsError
 from gpt_train.config import TrainConfig
 from gpt_train.data import Dataset, ensure_data
 from gpt_train.distributed import DistInfo
@@ -236,7 +236,7 @@ class Trainer:
         self.state.elapsed_s = self.elapsed()
         try:
             self.checkpointer.save(self.state)
-        except NonFiniteWeights:  # a finite loss, then an update that broke the weights
+        except NonFiniteWeightsError:  # a finite loss, then an update that broke the weights
             self._diverged(f"non-finite weights after step {self.state.step}")
         return self.state.step
 
