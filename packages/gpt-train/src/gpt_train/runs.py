@@ -43,36 +43,51 @@ def available_checkpoints(run_dir: str | Path) -> list[str]:
 
 
 def resolve_checkpoint(run_dir: str | Path, checkpoint: str = "latest") -> Path:
-    """The checkpoint folder named by `checkpoint` (latest | best | step-N | a folder path)."""
+    """The checkpoint folder named by `checkpoint` (latest | best | step-N | a folder path).
+
+    The folder is verified (meta.json, the weights file whole) before it is returned: a
+    named one that fails is a one-line error; "latest" passes over broken step checkpoints,
+    saying which and why, to the newest good one (or best/ when no step one is left).
+    """
     run = Path(run_dir)
     ckpt_dir = run / "checkpoints"
     as_path = Path(checkpoint)
     if checkpoint not in ("latest", "best") and as_path.is_dir():
-        if not ckpt.is_complete(as_path):
-            raise TrainError(f"{as_path} is not a complete checkpoint folder")
-        return as_path
-    found = ckpt.list_checkpoints(ckpt_dir)
+        return _verified(as_path)
     available = ", ".join(available_checkpoints(run)) or "none"
     if checkpoint == "latest":
-        if found:
-            return found[-1][1]
-        if ckpt.is_complete(ckpt_dir / ckpt.BEST):
-            return ckpt_dir / ckpt.BEST
+        candidates = [p for _, p in reversed(ckpt.step_folders(ckpt_dir))]
+        if (ckpt_dir / ckpt.BEST).is_dir():
+            candidates.append(ckpt_dir / ckpt.BEST)
+        skipped = []
+        for path in candidates:
+            try:
+                return _verified(path)
+            except ckpt.CheckpointError as exc:
+                ckpt.warn_skipped(path, exc)
+                skipped.append(path.name)
+        if skipped:
+            raise TrainError(f"run {run} has no usable checkpoint ({', '.join(skipped)} skipped)")
         raise TrainError(f"run {run} has no checkpoints yet")
     if checkpoint == "best":
-        if ckpt.is_complete(ckpt_dir / ckpt.BEST):
-            return ckpt_dir / ckpt.BEST
+        if (ckpt_dir / ckpt.BEST).is_dir():
+            return _verified(ckpt_dir / ckpt.BEST)
         raise TrainError(f"run {run} has no best checkpoint (available: {available})")
     m = re.fullmatch(r"step-?(\d+)", checkpoint)
     if m:
         wanted = int(m.group(1))
-        for step, path in found:
+        for step, path in ckpt.step_folders(ckpt_dir):
             if step == wanted:
-                return path
+                return _verified(path)
     raise TrainError(
         f"unknown checkpoint {checkpoint!r} in run {run} (available: {available}; "
         "or give a checkpoint folder path)"
     )
+
+
+def _verified(path: Path) -> Path:
+    ckpt.verify(path, resumable=False)
+    return path
 
 
 def load_run(run_dir: str | Path, checkpoint: str = "latest", device: str = "cpu") -> LoadedRun:

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
+from typing import NoReturn
 
 import torch
 import torch.distributed as dist
@@ -28,7 +29,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from gpt_train import distributed
-from gpt_train.checkpoint import Checkpointer
+from gpt_train.checkpoint import Checkpointer, CheckpointError, NonFiniteWeightsError
 from gpt_train.config import TrainConfig
 from gpt_train.data import Dataset, ensure_data
 from gpt_train.distributed import DistInfo
@@ -182,7 +183,7 @@ class Trainer:
             distributed.mean_across(self.engine.forward_backward(self.train_data.next()), self.info)
         )
         if not math.isfinite(loss):
-            self._diverged(loss)
+            self._diverged(f"non-finite training loss ({loss}) at step {self.state.step + 1}")
         grad_norm = self.engine.update()
         self._sync()
         self._window[0] += self.tokens_per_step
@@ -195,10 +196,12 @@ class Trainer:
     def _evaluate_and_keep_best(self) -> float:
         """The val loss now; the weights go to best/ when it is the lowest so far."""
         val = self.evaluate()
+        if not math.isfinite(val):  # NaN compares false: it must never become the best
+            self._diverged(f"non-finite validation loss ({val}) at step {self.state.step}")
         self.state.val_loss = val
         if self.state.best_val_loss is None or val < self.state.best_val_loss:
             self.state.best_val_loss = val
-            self.checkpointer.save_best(self.state)
+            self.checkpointer.save_best(self.state)  # refuses non-finite weights
         return val
 
     def _log(self, lr: float, grad_norm: float, val: float | None) -> None:
@@ -231,7 +234,10 @@ class Trainer:
     def _checkpoint(self) -> int:
         """Save a full checkpoint of the current step (all ranks); returns the step."""
         self.state.elapsed_s = self.elapsed()
-        self.checkpointer.save(self.state)
+        try:
+            self.checkpointer.save(self.state)
+        except NonFiniteWeightsError:  # a finite loss, then an update that broke the weights
+            self._diverged(f"non-finite weights after step {self.state.step}")
         return self.state.step
 
     def _sample(self) -> None:
@@ -245,13 +251,16 @@ class Trainer:
             return
         tqdm.write(f"--- sample at step {self.state.step} ---\n{text}\n---")
 
-    def _diverged(self, loss: float) -> None:
-        latest = self.checkpointer.latest()
-        kept = f"the last good checkpoint is {latest}" if latest else "no checkpoint was saved yet"
+    def _diverged(self, what: str) -> NoReturn:
+        """Stop on NaN/inf, naming the newest checkpoint (never non-finite: those are refused)."""
+        latest = None
+        with contextlib.suppress(CheckpointError):  # every checkpoint broken: none to name
+            latest = self.checkpointer.latest()
+        kept = f"the last good checkpoint is {latest}" if latest else "no good checkpoint was saved"
         raise TrainError(
-            f"non-finite training loss ({loss}) at step {self.state.step + 1}: stopping; {kept}. "
+            f"{what}: stopping; {kept}. "
             "Try a lower optim.lr, a longer optim.warmup_steps or train.precision=fp32"
-        )
+        ) from None
 
     # -- evaluation and samples ----------------------------------------------------------
 
