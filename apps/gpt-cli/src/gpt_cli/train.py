@@ -9,8 +9,10 @@ from each trial. Which run folders `train` accepts is gpt_train.runfolder's busi
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
 import shlex
+import signal
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -112,6 +114,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         if int(os.environ.get("RANK", "0")) == 0:
             _report(result, run_dir)
         if result.status == "interrupted":  # on every rank: all exit alike
+            # The run is saved. Python drops its SIGINT handlers while it shuts down (which
+            # takes a while with torch loaded), so a late copy of the same Ctrl-C (uv run
+            # forwards it again ~0.2s later) would kill the exiting process and turn 75
+            # into 130: once the interpreter is exiting, SIGINT is ignored.
+            atexit.register(signal.signal, signal.SIGINT, signal.SIG_IGN)
             raise SystemExit(EXIT_INTERRUPTED)
 
 
