@@ -64,7 +64,8 @@ def _final_weights(run: Path) -> dict[str, torch.Tensor]:
 
 def test_run_folder_layout(straight: Path) -> None:
     names = sorted(p.name for p in straight.iterdir())
-    assert names == ["checkpoints", "config.yaml", "metrics.csv", "tokenizer.json"]
+    # .train.lock stays (an flock target); the holder's .train.pid goes when the run ends
+    assert names == [".train.lock", "checkpoints", "config.yaml", "metrics.csv", "tokenizer.json"]
     assert available_checkpoints(straight) == ["latest", "best", "step-4", "step-8"]
     rows = read_metrics(straight / "metrics.csv")
     assert [r["step"] for r in rows] == [str(s) for s in range(1, 9)]

@@ -1,14 +1,18 @@
 """`uv run train`: train a GPT from a YAML config (also under torchrun for DDP).
 
 Exit codes: 0 finished (or already finished), EXIT_INTERRUPTED (75) stopped early with a
-checkpoint saved (Ctrl-C once, or pruned by a sweep; `--resume` continues), 2 a bad config
-or argument, 130 aborted by a second Ctrl-C. `uv run sweep` reads them from each trial.
+checkpoint saved (Ctrl-C, or pruned by a sweep; `--resume` continues), 2 a bad config,
+argument or run folder, 130 aborted by a second, separate Ctrl-C. `uv run sweep` reads them
+from each trial. Which run folders `train` accepts is gpt_train.runfolder's business.
 """
 
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
+import shlex
+import signal
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,12 +31,21 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train a GPT model from a YAML config.",
         epilog=(
             "multi-GPU: torchrun --standalone --nproc_per_node=8 -m gpt_cli.train --config F. "
+            "--resume continues a run as it was configured: the run folder's config.yaml is "
+            "the base and only the --set values and flags given now change it (a --config "
+            "that differs is not applied; the model section cannot change). "
+            "One train process per run folder: a second one is refused. "
             f"Exit status: 0 finished; {EXIT_INTERRUPTED} interrupted with a checkpoint saved "
-            "(Ctrl-C, or pruned by a sweep; continue with --resume); 2 a bad config or "
-            "argument; 130 aborted by a second Ctrl-C."
+            "(Ctrl-C, or pruned by a sweep; continue with --resume); 2 a bad config, "
+            "argument or run folder; 130 aborted by a second Ctrl-C pressed more than a "
+            "second after the first (without saving that step)."
         ),
     )
-    p.add_argument("--config", required=True, help="YAML config file (see configs/)")
+    p.add_argument(
+        "--config",
+        help="YAML config file (see configs/); optional with --resume --run-dir, where the "
+        "run's own config.yaml is used",
+    )
     p.add_argument("--run-dir", help="run folder (default: runs/<config name>)")
     p.add_argument(
         "--set",
@@ -41,7 +54,16 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECTION.KEY=VALUE",
         help="override one config value; repeatable",
     )
-    p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")
+    start = p.add_mutually_exclusive_group()
+    start.add_argument(
+        "--resume", action="store_true", help="continue the run from its latest checkpoint"
+    )
+    start.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start again in a run folder that holds a run: the old run is moved to "
+        "RUN_DIR.old-<date-time> first (never deleted)",
+    )
     p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default=None)
     p.add_argument("--max-steps", type=int, help="same as --set train.max_steps=N")
     p.add_argument("--batch-size", type=int, help="same as --set train.batch_size=N")
@@ -66,34 +88,49 @@ def _flag_overrides(args: argparse.Namespace) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.config is None and not (args.resume and args.run_dir):
+        parser.error("--config is required (unless --resume with --run-dir)")
     with user_errors():
         from gpt_train.config import load_config
+        from gpt_train.runfolder import resume_config
         from gpt_train.trainer import train
 
-        cfg = load_config(args.config, overrides=[*args.set, *_flag_overrides(args)])
+        overrides = [*args.set, *_flag_overrides(args)]
         run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / Path(args.config).stem
+        if args.resume:
+            cfg, note = resume_config(run_dir, args.config, overrides)
+            if note and int(os.environ.get("RANK", "0")) == 0:
+                print(note)
+        else:
+            cfg = load_config(args.config, overrides=overrides)
         on_step = None
         if os.environ.get(TRIAL_ENV):  # a sweep's trial: report val losses, maybe get pruned
             from gpt_eval.sweep.pruning import trial_hook
 
             on_step = trial_hook(cfg.log.eval_interval, cfg.train.max_steps)
-        result = train(cfg, run_dir, resume=args.resume, on_step=on_step)
+        result = train(cfg, run_dir, resume=args.resume, on_step=on_step, overwrite=args.overwrite)
         if int(os.environ.get("RANK", "0")) == 0:
-            _report(result, args.config, run_dir)
+            _report(result, run_dir)
         if result.status == "interrupted":  # on every rank: all exit alike
+            # The run is saved. Python drops its SIGINT handlers while it shuts down (which
+            # takes a while with torch loaded), so a late copy of the same Ctrl-C (uv run
+            # forwards it again ~0.2s later) would kill the exiting process and turn 75
+            # into 130: once the interpreter is exiting, SIGINT is ignored.
+            atexit.register(signal.signal, signal.SIGINT, signal.SIG_IGN)
             raise SystemExit(EXIT_INTERRUPTED)
 
 
-def _report(result: TrainResult, config: str, run_dir: Path) -> None:
+def _report(result: TrainResult, run_dir: Path) -> None:
     """The closing lines: how the run ended and where it is."""
     losses = f"train loss {result.train_loss:.4f}" if result.train_loss is not None else ""
     if result.val_loss is not None:
         losses += f", val loss {result.val_loss:.4f}"
     if result.status == "interrupted":
-        print(
+        print(  # config.yaml holds every setting: the folder alone names the run
             f"interrupted at step {result.step} ({losses}); checkpoint saved. Continue "
-            f"with: uv run train --config {config} --run-dir {run_dir} --resume"
+            f"with: uv run train --run-dir {shlex.quote(str(run_dir))} --resume"
         )
     elif result.status == "already finished":
         print(f"{run_dir} already reached step {result.step}; raise train.max_steps to go on")

@@ -12,12 +12,10 @@ from __future__ import annotations
 import contextlib
 import math
 import shutil
-import signal
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from types import FrameType
 from typing import NoReturn
 
 import torch
@@ -34,10 +32,12 @@ from gpt_train.config import TrainConfig
 from gpt_train.data import Dataset, ensure_data
 from gpt_train.distributed import DistInfo
 from gpt_train.errors import TrainError
+from gpt_train.interrupt import StopOnCtrlC
 from gpt_train.loader import BatchSampler
 from gpt_train.metrics import MetricsLogger
 from gpt_train.optim import StepEngine, build_optimizer
 from gpt_train.precision import default_peak_flops, make_precision, peak_memory_mb, synchronize
+from gpt_train.runfolder import check_can_start, check_same_model, claim
 from gpt_train.schedule import lr_at
 from gpt_train.state import TrainResult, TrainState
 
@@ -115,17 +115,14 @@ class Trainer:
         )
 
     def _start(self, resume: bool) -> TrainState:
-        """A fresh state, or the latest checkpoint's when resuming."""
+        """A fresh state, or the latest checkpoint's when resuming (see gpt_train.runfolder)."""
+        check_can_start(self.run_dir, resume)  # never over an earlier run's output
         latest = self.checkpointer.latest()
-        if latest is not None and not resume:
-            raise TrainError(
-                f"run folder {self.run_dir} already has checkpoints (latest: {latest.name}); "
-                "pass --resume to continue it, or --run-dir for a new run"
-            )
         if latest is None:
             if resume and self.main:
                 print(f"nothing to resume in {self.run_dir}: starting a new run")
             return TrainState()
+        check_same_model(self.run_dir, self.cfg)
         state = self.checkpointer.load(latest)
         self.resumed = True
         if self.main:
@@ -167,8 +164,8 @@ class Trainer:
                     if distributed.any_across(self.stop_requested, self.info):
                         status = "interrupted"
                         break
-            if status == "interrupted" and last_saved != state.step:
-                self._checkpoint()
+                if status == "interrupted" and last_saved != state.step:
+                    self._checkpoint()  # still under the handler: a repeated Ctrl-C waits
         finally:
             self._close()
         return self._result(status)
@@ -314,26 +311,9 @@ class Trainer:
         """Finish the current step, save a checkpoint and return (what Ctrl-C does)."""
         self.stop_requested = True
 
-    @contextlib.contextmanager
-    def _sigint_saves(self) -> Iterator[None]:
-        """First Ctrl-C: stop after this step and save. A second one interrupts at once."""
-
-        def handler(signum: int, frame: FrameType | None) -> None:
-            if self.stop_requested:
-                raise KeyboardInterrupt
-            self.stop_requested = True
-            if self.main:
-                tqdm.write("Ctrl-C: saving a checkpoint after this step (again to abort)")
-
-        try:
-            previous = signal.signal(signal.SIGINT, handler)
-        except ValueError:  # not the main thread: leave signals alone
-            yield
-            return
-        try:
-            yield
-        finally:
-            signal.signal(signal.SIGINT, previous)
+    def _sigint_saves(self) -> StopOnCtrlC:
+        """Ctrl-C stops after this step and saves; one press may arrive as several signals."""
+        return StopOnCtrlC(self.request_stop, announce=self.main)
 
     def _open_run_folder(self) -> MetricsLogger | None:
         """Write config.yaml and tokenizer.json, open metrics.csv, describe the run (rank 0)."""
@@ -377,13 +357,19 @@ def train(
     run_dir: str | Path,
     resume: bool = False,
     on_step: StepHook | None = None,
+    overwrite: bool = False,
 ) -> TrainResult:
-    """Set up (joining torchrun's process group if launched by it), prepare, train, tear down."""
+    """Set up (joining torchrun's process group if launched by it), prepare, train, tear down.
+
+    The run folder is held for the whole call (`runfolder.claim`): a second process is
+    refused, and earlier output needs `resume` (continue) or `overwrite` (moved aside first).
+    """
     info = distributed.setup(cfg.train.device)
     try:
-        dataset = ensure_data(cfg.data, info, progress=cfg.log.progress and info.is_main)
-        trainer = Trainer(cfg, dataset, run_dir, resume=resume, info=info, on_step=on_step)
-        result = trainer.run()
+        with claim(run_dir, resume=resume, overwrite=overwrite, info=info):
+            dataset = ensure_data(cfg.data, info, progress=cfg.log.progress and info.is_main)
+            trainer = Trainer(cfg, dataset, run_dir, resume=resume, info=info, on_step=on_step)
+            result = trainer.run()
     finally:
         distributed.teardown()
     sys.stdout.flush()
