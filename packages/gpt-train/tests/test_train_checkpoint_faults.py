@@ -122,7 +122,7 @@ def test_resume_with_every_checkpoint_broken_is_one_clear_error(data_dir: Path, 
     with pytest.raises(TrainError, match=r"no usable checkpoint .* all 2 are broken") as exc:
         train(_cfg(data_dir, "train.max_steps=6"), run, resume=True)
     assert "\n" not in str(exc.value)
-    with pytest.raises(TrainError, match="no usable checkpoint"):
+    with pytest.raises(TrainError, match="already holds a run"):
         train(_cfg(data_dir, "train.max_steps=6"), run)  # nor is a fresh start overwriting them
     assert load_run(run).checkpoint_path.name == "best"  # best/ is whole: sample still works
 
