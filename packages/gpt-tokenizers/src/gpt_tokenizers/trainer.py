@@ -23,31 +23,30 @@ Why it is fast in pure Python:
 A merge rescans each chunk it visits, which is cheapest for the short chunks of ordinary
 text but would make a long chunk cost its length at every merge (a run of one letter is
 one chunk under the GPT-4 pattern and may be megabytes long). Chunks longer than
-`LONG_CHUNK` bytes therefore live in `_LongChunks`: linked lists over positions plus, per
-pair, the positions where it starts, so a merge costs only the occurrences it touches.
+`LONG_CHUNK` bytes therefore live in `_runs.LongChunks`: linked lists of runs of one id
+plus, per pair, the runs where it starts, so a merge costs only the occurrences it touches
+and a run of one letter, however long, costs one step per merge.
 """
 
 from __future__ import annotations
 
 import heapq
-import operator
 import sys
 import warnings
-from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from itertools import groupby, repeat
 from typing import Any
 
 from tqdm import tqdm
 
+from gpt_tokenizers._runs import LongChunks
 from gpt_tokenizers.errors import TokenizerError
 from gpt_tokenizers.patterns import resolve_pattern
 
 # The bar is moved once per this many merges: a per-merge update would cost more than a
 # cheap merge late in training.
 PROGRESS_EVERY = 64
-# Chunks longer than this many bytes are merged through `_LongChunks` (see the docstring).
+# Chunks longer than this many bytes are merged through `LongChunks` (see the docstring).
 LONG_CHUNK = 256
 
 
@@ -111,7 +110,7 @@ def train_merges(
     shift2 = 2 * shift  # bits of a packed pair inside a heap entry
 
     pair_counts: dict[int, int] = {}
-    long = _LongChunks(shift)
+    long = LongChunks(shift)
     words: list[list[int]] = []
     counts: list[int] = []
     for chunk, count in chunks:
@@ -247,98 +246,3 @@ def train_merges(
     bar.update(len(merges) - bar.n)
     bar.close()
     return merges
-
-
-class _LongChunks:
-    """Long chunks as linked lists over positions, so merging one occurrence is O(1).
-
-    Position p holds id `sym[p]` (-1 once merged into its left neighbour); `nxt[p]` and
-    `prv[p]` are the next and previous live positions of its chunk (-1 at the ends) and
-    `weight[p]` how often its chunk occurs. `starts[pair]` lists the positions where the
-    pair began when it appeared; entries go stale as merges change pairs and are checked
-    when used. A pair only appears at the start or in the merge that creates its newer id,
-    so no list holds a position twice.
-    """
-
-    def __init__(self, shift: int) -> None:
-        self.shift = shift
-        self.sym, self.nxt = array("q"), array("q")
-        self.prv, self.weight = array("q"), array("q")
-        self.starts: dict[int, array[int]] = {}
-
-    def add(self, chunk: bytes, count: int, pair_counts: dict[int, int]) -> None:
-        """Append one chunk that occurs `count` times and add its pairs to `pair_counts`."""
-        start, n = len(self.sym), len(chunk)
-        self.sym.extend(chunk)
-        self.nxt.extend(range(start + 1, start + n))
-        self.nxt.append(-1)
-        self.prv.append(-1)
-        self.prv.extend(range(start, start + n - 1))
-        self.weight.extend(array("q", [count]) * n)
-        # Pair keys by position, then the positions grouped by key (a stable sort keeps
-        # them in order): all in C loops, which matters for chunks of megabytes.
-        lefts = map(operator.lshift, chunk[:-1], repeat(self.shift))
-        keys = list(map(operator.or_, lefts, chunk[1:]))
-        starts, get = self.starts, pair_counts.get
-        for key, group in groupby(sorted(range(n - 1), key=keys.__getitem__), keys.__getitem__):
-            where = array("q", map(start.__add__, group))
-            pair_counts[key] = get(key, 0) + count * len(where)
-            found = starts.get(key)
-            if found is None:
-                starts[key] = where
-            else:
-                found.extend(where)
-
-    def merge(self, key: int, new: int, pair_counts: dict[int, int]) -> set[int]:
-        """Replace every occurrence of pair `key` by `new`, left to right in each chunk, and
-        update `pair_counts`; returns the new pairs (those holding `new`) it counted."""
-        positions = self.starts.pop(key, None)
-        if positions is None:
-            return set()
-        shift, sym, nxt, prv, weight = self.shift, self.sym, self.nxt, self.prv, self.weight
-        get = pair_counts.get
-        a, b = key >> shift, key & ((1 << shift) - 1)
-        appeared: dict[int, list[int]] = {}  # new pair -> positions where it now starts
-        seen = appeared.get
-        for p in positions:
-            if sym[p] != a or (a == b and prv[p] >= 0 and sym[prv[p]] == a):
-                continue  # stale, or inside a run of a's: merged from the run's start
-            q = nxt[p]
-            while q >= 0 and sym[q] == b:  # an occurrence at p: merge it
-                c, left, right = weight[p], prv[p], nxt[q]
-                # The windows (left, a) and (b, right) become (left, new) and (new, right).
-                # A lost window may itself be new, e.g. (new, a) in "abab": its count goes
-                # below zero here and is made whole when the appeared ones are added.
-                if left >= 0:
-                    s = sym[left]
-                    old = (s << shift) | a
-                    pair_counts[old] = get(old, 0) - c
-                    made = (s << shift) | new
-                    found = seen(made)
-                    if found is None:
-                        appeared[made] = [left]
-                    else:
-                        found.append(left)
-                if right >= 0:
-                    s = sym[right]
-                    old = (b << shift) | s
-                    pair_counts[old] = get(old, 0) - c
-                    made = (new << shift) | s
-                    found = seen(made)
-                    if found is None:
-                        appeared[made] = [p]
-                    else:
-                        found.append(p)
-                sym[p], sym[q], nxt[p] = new, -1, right
-                if right < 0:
-                    break
-                prv[right] = p
-                # "abab", "aaaa": the next occurrence may start right after this one.
-                if sym[right] != a:
-                    break
-                p, q = right, nxt[right]
-        for made, where in appeared.items():
-            # Each position carries its chunk's count.
-            pair_counts[made] = get(made, 0) + sum(map(weight.__getitem__, where))
-            self.starts[made] = array("q", where)
-        return set(appeared)
