@@ -51,16 +51,13 @@ class Block(nn.Module):
         """The block's maths on given sub-layers: the modules (forward), or their bound
         forward methods (direct_parts), which gpt_core.decode uses to skip nn.Module dispatch."""
         norm1, attn, norm2, mlp = parts
-        x = x + self._drop(attn(norm1(x), rope, cache, linear))
-        return x + self._drop(mlp(norm2(x), linear))
+        if self.training and self.dropout > 0:  # residual dropout, only while training
+            x = x + F.dropout(attn(norm1(x), rope, cache, linear), self.dropout)
+            return x + F.dropout(mlp(norm2(x), linear), self.dropout)
+        x = x + attn(norm1(x), rope, cache, linear)
+        return x + mlp(norm2(x), linear)
 
     def direct_parts(self) -> tuple[Callable[..., torch.Tensor], ...]:
         """norm1, attn, norm2 and mlp as bound forward methods: the same code, minus the
         nn.Module call machinery (and so minus hooks)."""
         return (self.norm1.forward, self.attn.forward, self.norm2.forward, self.mlp.forward)
-
-    def _drop(self, y: torch.Tensor) -> torch.Tensor:
-        """Residual dropout, skipped entirely when off (it runs on every decoding step)."""
-        if self.training and self.dropout > 0:
-            return F.dropout(y, self.dropout)
-        return y

@@ -7,6 +7,7 @@ GPTConfig's choices). Each forward applies its projections through `linear`
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import torch
@@ -16,10 +17,9 @@ from torch import nn
 from gpt_core.config import GPTConfig
 from gpt_core.linear import LinearFn, apply_linear
 
-
-def gelu_tanh(h: torch.Tensor) -> torch.Tensor:
-    """GELU in the tanh approximation GPT-2 was trained with (so its weights load exactly)."""
-    return F.gelu(h, approximate="tanh")
+# GELU in the tanh approximation GPT-2 was trained with (so its weights load exactly); a
+# partial rather than a def, so decoding a token pays no extra Python call per layer.
+gelu_tanh: Callable[[torch.Tensor], torch.Tensor] = functools.partial(F.gelu, approximate="tanh")
 
 
 class MLP(nn.Module):
