@@ -71,6 +71,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="same as --set train.seed=N")
     p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], help="train.precision")
     p.add_argument("--compile", action="store_true", help="same as --set train.compile=true")
+    look = p.add_mutually_exclusive_group()
+    look.add_argument(
+        "--explain",
+        type=int,
+        metavar="N",
+        help="print a look inside the first N steps: shapes through every layer, Q/K/V, the "
+        "causal mask, the loss, gradients and updates (same as --set log.explain_steps=N; "
+        "log.explain_interval=M repeats it every M steps)",
+    )
+    look.add_argument("--verbose", action="store_true", help="same as --explain 1")
     return p
 
 
@@ -83,6 +93,7 @@ def _flag_overrides(args: argparse.Namespace) -> list[str]:
         ("train.seed", args.seed),
         ("train.precision", args.precision),
         ("train.compile", "true" if args.compile else None),
+        ("log.explain_steps", 1 if args.verbose else args.explain),
     ]
     return [f"{key}={value}" for key, value in pairs if value is not None]
 

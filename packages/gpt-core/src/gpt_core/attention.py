@@ -90,6 +90,17 @@ class CausalSelfAttention(nn.Module):
         self.capture_weights = False
         self.last_weights: torch.Tensor | None = None
 
+    def split_heads(
+        self, qkv: torch.Tensor, B: int, T: int, rope: tuple[torch.Tensor, torch.Tensor] | None
+    ) -> torch.Tensor:
+        """The fused projection's output (B, T, 3*d) -> q, k, v per head (3, B, H, T, hd), q
+        and k rotated by their positions' RoPE cos/sin rows when given (gpt_train.explain
+        reads q and k through this too)."""
+        heads = qkv.view(B, T, 3, self.n_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        if rope is not None:  # rotate q and k (in one call)
+            heads = torch.cat((apply_rope(heads[:2], *rope), heads[2:]))
+        return heads
+
     def forward(
         self,
         x: torch.Tensor,
@@ -101,10 +112,7 @@ class CausalSelfAttention(nn.Module):
         step passes x (B, d): one new token per row, with no time axis."""
         lead = x.shape[:-1]  # (B, T), or (B,) for one token per row
         B, T = lead[0], (lead[1] if len(lead) == 2 else 1)
-        # One matmul makes q, k and v for every head: (B, T, 3*d) -> (3, B, H, T, hd)
-        qkv = linear(self.qkv, x).view(B, T, 3, self.n_heads, self.head_dim).permute(2, 0, 3, 1, 4)
-        if rope is not None:  # rotate q and k (in one call) by their positions' cos/sin rows
-            qkv = torch.cat((apply_rope(qkv[:2], *rope), qkv[2:]))
+        qkv = self.split_heads(linear(self.qkv, x), B, T, rope)  # one matmul for q, k, v
         q, kv = qkv[0], qkv[1:]  # (B, H, T, hd) and keys/values side by side (2, B, H, T, hd)
         if cache is not None:
             kv = cache.update(self.layer_idx, kv)  # (2, B, H, T_past + T, hd)

@@ -135,6 +135,8 @@ class LogSection:
     checkpoint_interval: Positive = 500
     keep_last: Positive = 2  # step checkpoints kept (best/ is extra)
     progress: bool = True  # the progress bar
+    explain_steps: Count = 0  # print a look inside the first N steps (train --explain N)
+    explain_interval: Count = 0  # and inside every N-th step after them (0: never)
 
     def __post_init__(self) -> None:
         check_fields(self)

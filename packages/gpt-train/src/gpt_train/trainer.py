@@ -32,6 +32,7 @@ from gpt_train.config import TrainConfig
 from gpt_train.data import Dataset, ensure_data
 from gpt_train.distributed import DistInfo
 from gpt_train.errors import TrainError
+from gpt_train.explain import explain_due, explain_step
 from gpt_train.interrupt import StopOnCtrlC
 from gpt_train.loader import BatchSampler
 from gpt_train.metrics import MetricsLogger
@@ -176,12 +177,12 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         t0 = time.perf_counter()
-        loss = float(
-            distributed.mean_across(self.engine.forward_backward(self.train_data.next()), self.info)
-        )
-        if not math.isfinite(loss):
-            self._diverged(f"non-finite training loss ({loss}) at step {self.state.step + 1}")
-        grad_norm = self.engine.update()
+        with self._explaining():
+            batches = self.train_data.next()
+            loss = float(distributed.mean_across(self.engine.forward_backward(batches), self.info))
+            if not math.isfinite(loss):
+                self._diverged(f"non-finite training loss ({loss}) at step {self.state.step + 1}")
+            grad_norm = self.engine.update()
         self._sync()
         self._window[0] += self.tokens_per_step
         self._window[1] += time.perf_counter() - t0
@@ -189,6 +190,13 @@ class Trainer:
         self.state.tokens_seen += self.tokens_per_step
         self.state.train_loss = loss
         return lr, grad_norm
+
+    def _explaining(self) -> contextlib.AbstractContextManager[None]:
+        """A look inside the coming step when log.explain_* ask for it (rank 0 only)."""
+        log, step = self.cfg.log, self.state.step + 1
+        if not (self.main and explain_due(step, log.explain_steps, log.explain_interval)):
+            return contextlib.nullcontext()
+        return explain_step(self.raw_model, self.optimizer, step, tqdm.write)
 
     def _evaluate_and_keep_best(self) -> float:
         """The val loss now; the weights go to best/ when it is the lowest so far."""
