@@ -80,11 +80,13 @@ class SamplingConfig:
 @dataclass(frozen=True)
 class GenerationStep:
     """One step of generation: its index (0 = the first new token), the tokens (B,) and,
-    when asked for, probs (B, vocab_size), the distribution they were drawn from."""
+    when asked for (return_probs), probs (B, vocab_size), the distribution they were drawn
+    from, and logits (B, vocab_size), the model's raw scores before temperature and filters."""
 
     index: int
     tokens: torch.Tensor
     probs: torch.Tensor | None = None
+    logits: torch.Tensor | None = None
 
 
 def _decode(
@@ -131,7 +133,7 @@ def _decode(
             finished |= hit
         seq[:, n] = tokens
         n += 1
-        yield GenerationStep(step, tokens, probs)
+        yield GenerationStep(step, tokens, probs, logits if return_probs else None)
         if step == s.max_new_tokens - 1 or (stops is not None and bool(finished.all())):
             return
         if cache is None:

@@ -103,14 +103,46 @@ def show_token(text: str) -> str:
 
 
 def format_step(
-    step: int, chosen: tuple[int, str, float], candidates: Sequence[tuple[int, str, float]]
+    step: int,
+    chosen: tuple[int, str, float],
+    candidates: Sequence[tuple[int, str, float]],
+    tempered: Sequence[float] | None = None,
 ) -> str:
-    """One --verbose line: the chosen token, then the top candidates with probabilities."""
+    """One --verbose line: the chosen token (text, id, probability), then the top candidates
+    with their probabilities; with `tempered`, each candidate's probability becomes
+    "p at temperature 1 -> p as sampled" (after temperature and top-k/top-p)."""
+    after = [f"->{p:.3f}" for p in tempered] if tempered is not None else [""] * len(candidates)
     options = "  ".join(
-        f"{'*' if cid == chosen[0] else ' '}{show_token(text)} {p:.3f}"
-        for cid, text, p in candidates
+        f"{'*' if cid == chosen[0] else ' '}{show_token(text)} {p:.3f}{a}"
+        for (cid, text, p), a in zip(candidates, after, strict=True)
     )
-    return f"step {step:4d}  chose {show_token(chosen[1]):>12} p={chosen[2]:.3f}  | {options}"
+    pick = f"{show_token(chosen[1]):>12} (id {chosen[0]})"
+    return f"step {step:4d}  chose {pick} p={chosen[2]:.3f}  | {options}"
+
+
+def describe_shapes(model: Any, idx: Any, sampling: SamplingConfig) -> str:
+    """The --verbose header: the shapes from the prompt to one sampled token, measured on
+    the model (one extra forward pass over the prompt), and what the columns below show."""
+    import torch
+    from gpt_train.explain import shape
+
+    idx = idx[:, -model.config.max_seq_len :]  # what the model sees (see gpt_core.generation)
+    with torch.inference_mode():
+        logits = model(idx)[0]
+    last = logits[:, -1]
+    t = sampling.temperature
+    pick = "argmax (greedy)" if t == 0 else f"softmax(logits / {t:g}) -> probs {shape(last)}"
+    lines = [
+        f"shapes: prompt {shape(idx)} = (1, T) -> logits {shape(logits)} = (1, T, V) -> last "
+        f"position logits[:, -1] {shape(last)} = (1, V) -> {pick} -> one token (1,)",
+        "        later steps feed only the new token (1, 1): the KV cache holds the rest",
+    ]
+    if t not in (0.0, 1.0) or sampling.top_k or sampling.top_p:
+        lines.append(
+            f"top 5 below: probability at temperature 1 -> as sampled (temperature {t:g}, "
+            f"top_k {sampling.top_k}, top_p {sampling.top_p})"
+        )
+    return "\n".join(lines)
 
 
 def prompt_ids(tokenizer: Tokenizer, prompt: str) -> list[int]:
@@ -147,12 +179,20 @@ def sample_text(
     device = next(run.model.parameters()).device
     idx = torch.tensor([list(ids)], dtype=torch.long, device=device)
     text = TextStream(tok.decode, stops=[s for s in stops if s])
+    compare = sampling.temperature not in (0.0, 1.0) or bool(sampling.top_k or sampling.top_p)
+    if verbose:
+        write(describe_shapes(run.model, idx, sampling) + "\n")
     for step in stream(run.model, idx, sampling, return_probs=verbose):
         token = int(step.tokens[0])
-        if step.probs is not None:
-            candidates = top_candidates(step.probs[0], tok.decode, k=5)
+        if step.probs is not None and step.logits is not None:
+            probs, tempered = step.probs[0], None
+            if compare:  # rank by the model's own distribution, show what sampling made of it
+                probs = torch.softmax(step.logits[0].float(), dim=-1)
+            candidates = top_candidates(probs, tok.decode, k=5)
+            if compare:
+                tempered = [float(step.probs[0, cid]) for cid, _, _ in candidates]
             chosen = (token, tok.decode([token]), float(step.probs[0, token]))
-            write(format_step(step.index, chosen, candidates) + "\n")
+            write(format_step(step.index, chosen, candidates, tempered) + "\n")
         if token == eot:
             break
         piece = text.push(token)
