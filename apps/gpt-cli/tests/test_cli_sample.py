@@ -127,3 +127,27 @@ def test_unknown_checkpoint_lists_the_available_ones(
         sample.main(["--run", str(run_dir), "--checkpoint", "step-999", "--prompt", "a"])
     assert exc.value.code == 2
     assert "step-2" in capsys.readouterr().err
+
+
+def test_verbose_shows_shapes_temperature_and_the_pick(
+    run_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["--run", str(run_dir), "--prompt", "First", "--max-new-tokens", "3", "--seed", "2"]
+    out = sample_out(capsys, *args, "--temperature", "0.5", "--verbose")
+    from gpt_train.runs import load_run
+
+    vocab = load_run(run_dir).tokenizer.vocab_size
+    assert f"prompt (1, 5) = (1, T) -> logits (1, 5, {vocab}) = (1, T, V)" in out
+    assert f"logits[:, -1] (1, {vocab}) = (1, V) -> softmax(logits / 0.5)" in out
+    steps = [ln for ln in out.splitlines() if ln.startswith("step ")]
+    assert len(steps) == 3
+    for line in steps:  # the top 5 at temperature 1 -> at 0.5: sharper, so the first gains
+        pairs = re.findall(r"(\d\.\d{3})->(\d\.\d{3})", line)
+        assert len(pairs) == 5
+        assert float(pairs[0][1]) >= float(pairs[0][0])
+        assert re.search(r"chose +'.+' \(id \d+\) p=\d\.\d{3}", line)
+    text = out.split("--- text ---\n")[1].rstrip("\n")
+    plain = sample_out(capsys, *args, "--temperature", "0.5")
+    assert plain == "First" + text + "\n"  # the pick is what the plain run samples
+    one = sample_out(capsys, *args, "--verbose")
+    assert "->" not in one.split("\n", 3)[-1]  # temperature 1: one probability per token

@@ -123,5 +123,6 @@ def test_sample_text_stop_strings_and_verbose_lines() -> None:
     assert cut == full[: full.index(full[3:5])]
     lines: list[str] = []
     sample_text(run, ids, replace(sampling, max_new_tokens=3), lines.append, verbose=True)
-    assert [ln[:5] for ln in lines[:-1]] == ["step "] * (len(lines) - 1)
+    assert lines[0].startswith("shapes: prompt (1, 1) = (1, T) -> logits (1, 1, 8)")
+    assert [ln[:5] for ln in lines[1:-1]] == ["step "] * (len(lines) - 2)
     assert lines[-1].startswith("--- text ---\n")
