@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pytest
 import torch
@@ -15,7 +16,7 @@ from gpt_train.precision import make_precision
 B, T, V = 3, 12, 17
 
 
-def setup(**model: object) -> tuple[GPT, torch.optim.Optimizer, StepEngine]:
+def setup(**model: Any) -> tuple[GPT, torch.optim.Optimizer, StepEngine]:
     torch.manual_seed(0)
     config = GPTConfig(vocab_size=V, max_seq_len=16, d_model=24, n_layers=2, n_heads=3, **model)
     net = GPT(config)
@@ -29,7 +30,7 @@ def batches() -> list[tuple[torch.Tensor, torch.Tensor]]:
     return [(ids[i, :, :-1], ids[i, :, 1:]) for i in range(2)]  # two micro-batches
 
 
-def explained(**model: object) -> tuple[str, GPT, torch.optim.Optimizer]:
+def explained(**model: Any) -> tuple[str, GPT, torch.optim.Optimizer]:
     net, optimizer, engine = setup(**model)
     out: list[str] = []
     with explain_step(net, optimizer, 1, out.append):
@@ -48,7 +49,7 @@ def explained(**model: object) -> tuple[str, GPT, torch.optim.Optimizer]:
         {"attention": "manual", "pos_encoding": "rope"},
     ],
 )
-def test_the_explanation_shows_every_layer_with_real_shapes(variant: dict[str, object]) -> None:
+def test_the_explanation_shows_every_layer_with_real_shapes(variant: dict[str, Any]) -> None:
     text, net, _ = explained(**variant)
     lines = text.splitlines()
     heads, hd = 3, 8
@@ -75,7 +76,8 @@ def test_the_explanation_shows_every_layer_with_real_shapes(variant: dict[str, o
     for name, p in net.named_parameters():  # one row per parameter, every group
         row = next(ln for ln in lines if ln.split()[:1] == [name])
         assert "x".join(map(str, p.shape)) in row
-    assert "group 'decay'" in text and "group 'no decay'" in text
+    assert "group 'decay'" in text
+    assert "group 'no decay'" in text
     assert "learning rate 1.000e-02" in text
     assert "weights updated." in text
 
@@ -94,14 +96,16 @@ def test_only_the_first_forward_is_described_and_the_loss_is_that_batch() -> Non
 
 def test_explaining_changes_nothing_and_leaves_no_hooks() -> None:
     _, net, optimizer = explained()
-    plain, plain_opt, engine = setup()
+    plain, _, engine = setup()
     engine.forward_backward(batches())
     engine.update()
     for (name, a), b in zip(net.state_dict().items(), plain.state_dict().values(), strict=True):
         assert torch.equal(a, b), name  # bit for bit the same step
     for module in net.modules():
-        assert not module._forward_hooks and not module._forward_pre_hooks
-    assert not optimizer._optimizer_step_pre_hooks and not optimizer._optimizer_step_post_hooks
+        assert not module._forward_hooks
+        assert not module._forward_pre_hooks
+    assert not optimizer._optimizer_step_pre_hooks
+    assert not optimizer._optimizer_step_post_hooks
 
 
 def test_which_steps_are_explained() -> None:

@@ -91,12 +91,12 @@ class CausalSelfAttention(nn.Module):
         self.last_weights: torch.Tensor | None = None
 
     def split_heads(
-        self, qkv: torch.Tensor, B: int, T: int, rope: tuple[torch.Tensor, torch.Tensor] | None
+        self, qkv: torch.Tensor, b: int, t: int, rope: tuple[torch.Tensor, torch.Tensor] | None
     ) -> torch.Tensor:
         """The fused projection's output (B, T, 3*d) -> q, k, v per head (3, B, H, T, hd), q
         and k rotated by their positions' RoPE cos/sin rows when given (gpt_train.explain
         reads q and k through this too)."""
-        heads = qkv.view(B, T, 3, self.n_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        heads = qkv.view(b, t, 3, self.n_heads, self.head_dim).permute(2, 0, 3, 1, 4)
         if rope is not None:  # rotate q and k (in one call)
             heads = torch.cat((apply_rope(heads[:2], *rope), heads[2:]))
         return heads

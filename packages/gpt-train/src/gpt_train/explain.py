@@ -103,7 +103,7 @@ def _forward_hooks(model: GPT, rec: _Forward) -> list[RemovableHandle]:
             return
         rec.active = True
         idx = args[0]
-        lines.append(f"  input: idx {shape(idx)} = (B, T) token ids; targets = idx shifted by one")
+        lines.append(f"  input: idx {shape(idx)} = (B, T) token ids; targets: idx shifted by one")
 
     def model_post(module: nn.Module, args: tuple[Any, ...], out: Any) -> None:
         if not rec.active:
@@ -113,8 +113,8 @@ def _forward_hooks(model: GPT, rec: _Forward) -> list[RemovableHandle]:
         lines.append(f"  logits {shape(logits)} = (B, T, vocab): a score for every next token")
         if loss is not None:
             lines.append(
-                f"  loss {float(loss.detach()):.4f} (cross-entropy); a uniform guess over {V} tokens "
-                f"scores ln({V}) = {math.log(V):.4f}"
+                f"  loss {float(loss.detach()):.4f} (cross-entropy); a uniform guess over {V} "
+                f"tokens scores ln({V}) = {math.log(V):.4f}"
             )
         rec.active, rec.done = False, True
 
@@ -156,7 +156,9 @@ def _block_hooks(i: int, block: nn.Module, rec: _Forward, on: Callable[..., None
     on(attn, lambda m, a, o: lines.append(f"      out after proj {shape(o)}, added to x"))
     on(block.norm2, lambda m, a, o: lines.append(f"    norm2 ({type(m).__name__}) {shape(o)}"))
     on(block.mlp, lambda m, a: rec.mlp_steps.clear(), pre=True)
-    for name, layer in block.mlp.named_children():
+    mlp = block.mlp
+    assert isinstance(mlp, nn.Module)
+    for name, layer in mlp.named_children():
         if isinstance(layer, nn.Linear):
             on(layer, lambda m, a, o, name=name: rec.mlp_steps.append(f"{name} {shape(o)}"))
 
