@@ -113,3 +113,30 @@ def test_which_steps_are_explained() -> None:
     assert due == [1, 2, 5, 10]
     assert [s for s in range(1, 13) if explain_due(s, first=1, interval=0)] == [1]
     assert not any(explain_due(s, first=0, interval=0) for s in range(1, 13))
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_mixed_precision_steps_are_explained_with_unscaled_gradients(precision: str) -> None:
+    net, optimizer, _ = setup()
+    engine = StepEngine(net, optimizer, make_precision(precision, "cpu"), 1.0)
+    out: list[str] = []
+    with explain_step(net, optimizer, 1, out.append):
+        engine.forward_backward(batches())
+        engine.update()
+    text = out[0]
+    assert text.count("every row of weights sums to 1: yes") == 2  # checked in float32
+    if "skipped" not in text:  # fp16 may overflow on its first scale and skip the step
+        row = next(ln for ln in text.splitlines() if ln.split()[:1] == ["tok_emb.weight"])
+        assert 1e-6 < float(row.split()[-2]) < 10  # the grad norm, unscaled (scale is 65536)
+
+
+def test_without_the_forward_part_only_the_update_is_shown() -> None:
+    net, optimizer, engine = setup()
+    out: list[str] = []
+    with explain_step(net, optimizer, 1, out.append, forward=False):
+        engine.forward_backward(batches())
+        engine.update()
+    assert "Q (" not in out[0]
+    assert "not shown with train.compile" in out[0]
+    assert "weights updated." in out[0]
+    assert all(not m._forward_hooks and not m._forward_pre_hooks for m in net.modules())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import subprocess
 import sys
@@ -160,8 +161,8 @@ def test_ddp_two_processes_match_one_process(data_dir: Path, tmp_path: Path) -> 
     cfg = _cfg(data_dir, *overrides, dropout=0.0)
     single = tmp_path / "single"
     train(cfg, single)
-    cfg_path = tmp_path / "ddp.yaml"
-    cfg.save(cfg_path)
+    cfg_path = tmp_path / "ddp.yaml"  # explaining step 2 changes no number, on rank 0 only
+    dataclasses.replace(cfg, log=dataclasses.replace(cfg.log, explain_interval=2)).save(cfg_path)
     script = tmp_path / "run_train.py"
     script.write_text(
         "import sys\n"
@@ -181,6 +182,7 @@ def test_ddp_two_processes_match_one_process(data_dir: Path, tmp_path: Path) -> 
             if ra[key]:
                 assert float(rb[key]) == pytest.approx(float(ra[key]), rel=1e-5), (ra, rb)
     assert "x2" in out.stdout  # rank 0 reported a world of two
+    assert [out.stdout.count(f"=== explain step {n}:") for n in range(1, 7)] == [0, 1, 0, 1, 0, 1]
 
 
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])

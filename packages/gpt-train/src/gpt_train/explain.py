@@ -229,12 +229,19 @@ def _param_table(
 
 @contextmanager
 def explain_step(
-    model: GPT, optimizer: torch.optim.Optimizer, step: int, write: Callable[[str], object]
+    model: GPT,
+    optimizer: torch.optim.Optimizer,
+    step: int,
+    write: Callable[[str], object],
+    forward: bool = True,
 ) -> Iterator[None]:
     """Describe the training step run inside the block (forward, backward, optimizer step)
-    and hand the text to `write` when it ends; nothing is left attached afterwards."""
+    and hand the text to `write` when it ends; nothing is left attached afterwards.
+
+    forward=False leaves the forward pass alone (a torch.compile'd model: dynamo would
+    trace the hooks into its graph, and that graph outlives them)."""
     fwd, upd = _Forward(), _Update()
-    handles = _forward_hooks(model, fwd)
+    handles = _forward_hooks(model, fwd) if forward else []
     pre, post = _param_table(model, optimizer, upd)
     handles += [optimizer.register_step_pre_hook(pre), optimizer.register_step_post_hook(post)]
     try:
@@ -243,8 +250,8 @@ def explain_step(
         for h in handles:
             h.remove()
         upd.before.clear()
-    if not fwd.done:  # e.g. a torch.compile'd forward, which runs no Python hooks
-        fwd.lines.append("  (the forward pass ran no hooks: with train.compile it is one graph)")
+    if not forward:
+        fwd.lines.append("  (not shown with train.compile: the forward pass is one compiled graph)")
     if not upd.stepped:
         upd.lines.append("  the optimizer step was skipped (fp16 gradients overflowed)")
     text = [f"=== explain step {step}: forward (first micro-batch) ===", *fwd.lines]

@@ -196,7 +196,8 @@ class Trainer:
         log, step = self.cfg.log, self.state.step + 1
         if not (self.main and explain_due(step, log.explain_steps, log.explain_interval)):
             return contextlib.nullcontext()
-        return explain_step(self.raw_model, self.optimizer, step, tqdm.write)
+        forward = not self.cfg.train.compile  # a compiled graph would keep the hooks
+        return explain_step(self.raw_model, self.optimizer, step, tqdm.write, forward)
 
     def _evaluate_and_keep_best(self) -> float:
         """The val loss now; the weights go to best/ when it is the lowest so far."""
