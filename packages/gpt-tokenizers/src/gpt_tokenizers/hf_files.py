@@ -195,6 +195,25 @@ def import_hf_tokenizer(path: str | os.PathLike[str]) -> BPETokenizer:
     return read_tokenizer_json(p)
 
 
+def read_hf_file(path: str | os.PathLike[str]) -> BPETokenizer | None:
+    """The tokenizer in an HF file (a tokenizer.json, or a vocab.json with merges.txt beside
+    it), or None when `path` is not one (e.g. our own tokenizer JSON)."""
+    p = Path(path)
+    if not p.is_file() or p.suffix != ".json":
+        return None
+    try:
+        obj = json.loads(p.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None  # the caller's own reader reports it
+    if not isinstance(obj, dict) or "format_version" in obj:
+        return None
+    if isinstance(obj.get("model"), dict):
+        return read_tokenizer_json(p)
+    if (p.parent / "merges.txt").is_file():
+        return read_vocab_merges(p, p.parent / "merges.txt")
+    return None
+
+
 def has_hf_tokenizer(folder: str | os.PathLike[str]) -> bool:
     """Whether `folder` holds HF tokenizer files import_hf_tokenizer reads."""
     p = Path(folder)
@@ -205,7 +224,7 @@ def has_hf_tokenizer(folder: str | os.PathLike[str]) -> bool:
 
 def _check_exportable(tok: BPETokenizer) -> list[str]:
     """The token strings by id; refuses what byte-level files cannot hold."""
-    texts = [token_text(tok.token_bytes(i)) for i in range(len(tok._vocab))]
+    texts = [token_text(tok.token_bytes(i)) for i in range(256 + len(tok.merges))]
     if len(set(texts)) != len(texts):
         raise TokenizerError("two ids share the same bytes; HF vocab files cannot hold that")
     return texts
