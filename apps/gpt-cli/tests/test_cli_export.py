@@ -15,6 +15,7 @@ import torch
 from gpt_cli.export import main as export
 from gpt_cli.sample import main as sample
 from gpt_cli.train import main as train
+from gpt_tokenizers import BPETokenizer
 from gpt_train.metrics import read_metrics
 from gpt_train.runs import load_run
 
@@ -92,17 +93,30 @@ def test_hf_export_matches_transformers_logits_and_greedy_text(
     prompt = "ROMEO:\nWhat"
     ids = ours.tokenizer.encode(prompt)
     assert hf_tok(prompt)["input_ids"] == ids
-    assert hf_tok.eos_token == EOT and hf_tok.eos_token_id == ours.tokenizer.eot_id
+    assert hf_tok.eos_token == EOT
+    assert hf_tok.eos_token_id == ours.tokenizer.eot_id
     idx = torch.tensor([ids])
     with torch.no_grad():
         torch.testing.assert_close(hf(idx).logits, ours.model(idx)[0], atol=1e-4, rtol=1e-4)
-    sample(["--run", str(run), "--prompt", prompt, "--temperature", "0",
-            "--max-new-tokens", "12", "--device", "cpu"])  # fmt: skip
+    sample(
+        [
+            "--run",
+            str(run),
+            "--prompt",
+            prompt,
+            "--temperature",
+            "0",
+            "--max-new-tokens",
+            "12",
+            "--device",
+            "cpu",
+        ]
+    )
     ours_text = capsys.readouterr().out
-    gen = hf.generate(idx, max_new_tokens=12, do_sample=False, eos_token_id=None,
-                      pad_token_id=0)  # fmt: skip
+    gen = hf.generate(idx, max_new_tokens=12, do_sample=False, eos_token_id=None, pad_token_id=0)
     theirs = hf_tok.decode(gen[0], skip_special_tokens=False)
-    assert theirs.strip() and theirs in ours_text, (theirs, ours_text)
+    assert theirs.strip()
+    assert theirs in ours_text, (theirs, ours_text)
 
 
 def test_safetensors_and_tiktoken_exports(finetuned: tuple[Path, Path], tmp_path: Path) -> None:
@@ -130,6 +144,7 @@ def test_safetensors_and_tiktoken_exports(finetuned: tuple[Path, Path], tmp_path
         special_tokens=info["special_tokens"],
     )
     text = f"O Romeo, Romeo! wherefore art thou Romeo?{EOT}\n"
+    assert isinstance(ours.tokenizer, BPETokenizer)
     assert enc.encode(text, allowed_special="all") == ours.tokenizer.encode(
         text, allowed_special="all"
     )
@@ -147,52 +162,77 @@ def test_export_refuses_without_leaving_a_folder(
     assert "is not empty; pass --overwrite" in capsys.readouterr().err
     assert (keep / "mine.txt").read_text() == "precious"
     export(["--run", str(run), "--format", "hf", "--out", str(keep), "--overwrite"])
-    assert (keep / "config.json").is_file() and not (keep / "mine.txt").exists()
+    assert (keep / "config.json").is_file()
+    assert not (keep / "mine.txt").exists()
 
 
-def test_variants_gpt2_cannot_express_are_refused(tmp_path: Path, repo_root: Path,
-                                                  capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_variants_gpt2_cannot_express_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     corpus = tmp_path / "c.txt"
     corpus.write_bytes((REPO / "corpora" / "tinyshakespeare.txt").read_bytes()[:5_000])
     cfg = tmp_path / "rope.yaml"
-    cfg.write_text(CONFIG.format(data=tmp_path / "data", text=corpus)
-                   + "model: {max_seq_len: 16, d_model: 16, n_layers: 1, n_heads: 2, "
-                   "pos_encoding: rope}\n")  # fmt: skip
+    cfg.write_text(
+        CONFIG.format(data=tmp_path / "data", text=corpus)
+        + "model: {max_seq_len: 16, d_model: 16, n_layers: 1, n_heads: 2, "
+        "pos_encoding: rope}\n"
+    )
     run = tmp_path / "run"
-    train(["--config", str(cfg), "--run-dir", str(run), "--max-steps", "1",
-           "--set", "data.tokenizer=bpe", "--set", "data.vocab_size=300"])  # fmt: skip
+    train(
+        [
+            "--config",
+            str(cfg),
+            "--run-dir",
+            str(run),
+            "--max-steps",
+            "1",
+            "--set",
+            "data.tokenizer=bpe",
+            "--set",
+            "data.vocab_size=300",
+        ]
+    )
     capsys.readouterr()
     with pytest.raises(SystemExit):
         export(["--run", str(run), "--format", "hf", "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err.strip()
-    assert err.startswith("error: GPT-2 export needs pos_encoding='learned'") and "\n" not in err
+    assert err.startswith("error: GPT-2 export needs pos_encoding='learned'")
+    assert "\n" not in err
     assert not (tmp_path / "out").exists()
     assert [p.name for p in tmp_path.iterdir() if "out" in p.name] == []
 
 
-def test_init_from_errors(finetuned: tuple[Path, Path], tmp_path: Path,
-                          monkeypatch: pytest.MonkeyPatch,
-                          capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_init_from_errors(
+    finetuned: tuple[Path, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     src, run = finetuned
     cfg = tmp_path / "c.yaml"
     corpus = tmp_path / "corpus.txt"
     corpus.write_bytes((REPO / "corpora" / "tinyshakespeare.txt").read_bytes()[-20_000:])
     cfg.write_text(CONFIG.format(data=tmp_path / "data", text=corpus))
     cases = [
-        (["--init-from", str(src), "--set", "model.n_layers=4"],
-         "model.n_layers = 4 contradicts the weights of model.init_from"),
+        (
+            ["--init-from", str(src), "--set", "model.n_layers=4"],
+            "model.n_layers = 4 contradicts the weights of model.init_from",
+        ),
         (["--init-from", str(tmp_path / "nope")], "no such folder"),
         (["--init-from", "gpt2"], "model.init_from = 'gpt2': could not get it from the Hugging"),
-    ]  # fmt: skip
+    ]
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
     for args, message in cases:
         with pytest.raises(SystemExit) as exc:
             train(["--config", str(cfg), "--run-dir", str(tmp_path / "r"), *args])
         err = capsys.readouterr().err.strip()
-        assert exc.value.code == 2 and message in err and "\n" not in err, err
+        assert exc.value.code == 2
+        assert message in err
+        assert "\n" not in err
     # one of our runs is a source too: its latest checkpoint and its tokenizer
     again = tmp_path / "again"
-    train(["--config", str(cfg), "--run-dir", str(again), "--init-from", str(run),
-           "--max-steps", "1"])  # fmt: skip
+    train(
+        ["--config", str(cfg), "--run-dir", str(again), "--init-from", str(run), "--max-steps", "1"]
+    )
     assert load_run(again).config.model.d_model == 32

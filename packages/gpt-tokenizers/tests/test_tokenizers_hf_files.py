@@ -83,7 +83,9 @@ def test_export_loads_in_hf_and_encodes_alike(tmp_path: Path) -> None:
 
 
 def test_gpt2_pattern_writes_vocab_and_merges(tmp_path: Path) -> None:
-    ours = BPETokenizer.train("hello world, hi there " * 50, 266, pattern="gpt2", special_tokens=[EOT])
+    ours = BPETokenizer.train(
+        "hello world, hi there " * 50, 266, pattern="gpt2", special_tokens=[EOT]
+    )
     names = sorted(p.name for p in write_hf_files(ours, tmp_path))
     assert names == ["merges.txt", "tokenizer.json", "vocab.json"]
     back = read_vocab_merges(tmp_path / "vocab.json", tmp_path / "merges.txt")
@@ -97,5 +99,5 @@ def test_bad_files_name_the_problem(tmp_path: Path) -> None:
         import_hf_tokenizer(tmp_path)
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(FileNotFoundError, match="no tokenizer.json or vocab.json"):
+    with pytest.raises(FileNotFoundError, match=r"no tokenizer\.json or vocab\.json"):
         import_hf_tokenizer(empty)

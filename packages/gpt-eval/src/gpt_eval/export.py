@@ -22,7 +22,7 @@ from gpt_core.interop import save_gpt2
 from gpt_tokenizers import BPETokenizer
 from gpt_tokenizers.atomic import atomic_path
 from gpt_tokenizers.hf_files import write_hf_files
-from gpt_tokenizers.patterns import pattern_name
+from gpt_tokenizers.interchange import write_tiktoken_files
 from gpt_train.runs import LoadedRun, load_run
 
 from gpt_eval.errors import EvalError
@@ -72,16 +72,7 @@ def _write_safetensors(run: LoadedRun, out: Path) -> None:
 
 
 def _write_tiktoken(run: LoadedRun, out: Path) -> None:
-    tok = _bpe(run, "tiktoken")
-    out.mkdir()
-    tok.save_tiktoken(out / "tokenizer.tiktoken")
-    info = {
-        "name": f"gptkit-{pattern_name(tok.pattern) or 'custom'}-{tok.vocab_size}",
-        "rank_file": "tokenizer.tiktoken",
-        "pat_str": tok.pattern,
-        "special_tokens": tok.special_tokens,
-    }
-    (out / "tiktoken.json").write_text(json.dumps(info, indent=2) + "\n")
+    write_tiktoken_files(_bpe(run, "tiktoken"), out)
 
 
 def export_run(
