@@ -199,6 +199,33 @@ def test_variants_gpt2_cannot_express_are_refused(
     assert err.startswith("error: GPT-2 export needs pos_encoding='learned'")
     assert "\n" not in err
     assert not (tmp_path / "out").exists()
+    assert [p.name for p in tmp_path.iterdir() if "out" in p.name] == []  # no temporary left
+    export(["--run", str(run), "--format", "safetensors", "--out", str(tmp_path / "st")])
+    saved = json.loads((tmp_path / "st" / "config.json").read_text())
+    assert saved["pos_encoding"] == "rope"  # our own format keeps any variant
+
+    char_run = tmp_path / "char-run"
+    train(
+        [
+            "--config",
+            str(cfg),
+            "--run-dir",
+            str(char_run),
+            "--max-steps",
+            "1",
+            "--set",
+            "model.pos_encoding=learned",
+            "--set",
+            "data.dir=" + str(tmp_path / "d2"),
+        ]
+    )
+    capsys.readouterr()
+    for fmt in ("hf", "tiktoken"):
+        with pytest.raises(SystemExit):
+            export(["--run", str(char_run), "--format", fmt, "--out", str(tmp_path / "c")])
+        err = capsys.readouterr().err.strip()
+        assert f"--format {fmt} needs a byte-level BPE tokenizer; this run's is a char" in err
+        assert not (tmp_path / "c").exists()
     assert [p.name for p in tmp_path.iterdir() if "out" in p.name] == []
 
 
