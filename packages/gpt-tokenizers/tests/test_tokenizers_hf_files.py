@@ -18,6 +18,7 @@ CORPORA = [ROOT / "corpora" / "tinyshakespeare.txt"] + [
     if p.is_file()
 ]
 EOT = "<|endoftext|>"
+HELD_OUT = 200_000  # characters at the end of each corpus
 
 
 @pytest.fixture(scope="module")
@@ -33,9 +34,12 @@ def hf_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    tok.train([str(CORPORA[0])], trainer)
-    tok.add_special_tokens([EOT])  # after training, like GPT-2: the last id
     out = tmp_path_factory.mktemp("hf")
+    train_text = out / "train.txt"  # everything but the held-out end
+    train_text.write_text(CORPORA[0].read_text(encoding="utf-8")[:-HELD_OUT], encoding="utf-8")
+    tok.train([str(train_text)], trainer)
+    train_text.unlink()
+    tok.add_special_tokens([EOT])  # after training, like GPT-2: the last id
     tok.save(str(out / "tokenizer.json"))
     tok.model.save(str(out))  # vocab.json + merges.txt
     vocab = json.loads((out / "vocab.json").read_text())
@@ -46,7 +50,7 @@ def hf_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _held_out(path: Path) -> str:
     text = path.read_text(encoding="utf-8")
-    return text[-200_000:]  # the end of each file, not what the tokenizer mostly saw
+    return text[-HELD_OUT:]  # the end of each file, which the tokenizer was not trained on
 
 
 @pytest.mark.parametrize("which", ["tokenizer.json", "vocab+merges"])
