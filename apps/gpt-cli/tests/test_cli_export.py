@@ -263,3 +263,7 @@ def test_init_from_errors(
         ["--config", str(cfg), "--run-dir", str(again), "--init-from", str(run), "--max-steps", "1"]
     )
     assert load_run(again).config.model.d_model == 32
+    assert load_run(again).tokenizer.encode("Romeo") == load_run(run).tokenizer.encode("Romeo")
+    capsys.readouterr()
+    train(["--run-dir", str(again), "--resume", "--max-steps", "2"])  # its own config.yaml
+    assert "finished 2 steps" in capsys.readouterr().out
