@@ -257,6 +257,7 @@ def test_init_from_errors(
         assert exc.value.code == 2
         assert message in err
         assert "\n" not in err
+        assert not (tmp_path / "r").exists()  # refused before the run folder was made
     # one of our runs is a source too: its latest checkpoint and its tokenizer
     again = tmp_path / "again"
     train(

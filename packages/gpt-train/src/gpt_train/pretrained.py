@@ -53,9 +53,10 @@ def _download(name: str) -> Path:
         return Path(snapshot_download(name, allow_patterns=_HUB_FILES))
     except Exception as exc:  # offline, no such repo, network errors: all one message
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = reason if len(reason) <= 160 else reason[:157].rstrip() + "..."
         raise TrainError(
             f"model.init_from = {name!r}: could not get it from the Hugging Face hub "
-            f"({type(exc).__name__}: {reason[:160]}); when offline, give a local GPT-2 folder"
+            f"({type(exc).__name__}: {reason}); when offline, give a local GPT-2 folder"
         ) from None
 
 

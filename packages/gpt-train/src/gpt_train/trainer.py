@@ -370,10 +370,10 @@ def train(
     """
     info = distributed.setup(cfg.train.device)
     try:
+        cfg, pre = apply_init(cfg)  # before the run folder is touched: errors leave none
+        if pre is not None and info.is_main:
+            print(f"initial weights: {pre.source} ({pre.model.num_parameters():,} parameters)")
         with claim(run_dir, resume=resume, overwrite=overwrite, info=info):
-            cfg, pre = apply_init(cfg)
-            if pre is not None and info.is_main:
-                print(f"initial weights: {pre.source} ({pre.model.num_parameters():,} parameters)")
             dataset = ensure_data(cfg.data, info, progress=cfg.log.progress and info.is_main)
             init = pre.model if pre is not None else None
             trainer = Trainer(
