@@ -64,10 +64,17 @@ def test_encode_special_tokens_and_files(
     ids_file = tmp_path / "ids.json"
     main(
         [
-            "encode", "--tokenizer", str(out), "--text", "a<|endoftext|>",
-            "--allow-special", "--json", "--out", str(ids_file),
+            "encode",
+            "--tokenizer",
+            str(out),
+            "--text",
+            "a<|endoftext|>",
+            "--allow-special",
+            "--json",
+            "--out",
+            str(ids_file),
         ]
-    )  # fmt: skip
+    )
     assert json.loads(ids_file.read_text())[-1] == 279
     main(["decode", "--tokenizer", str(out), "--input", str(ids_file)])
     assert capsys.readouterr().out.endswith("a<|endoftext|>\n")
@@ -195,3 +202,53 @@ def test_text_that_is_not_utf8_is_a_one_line_error(
     assert "expected" in err
     assert "Traceback" not in err
     assert not (tmp_path / "x.json").exists()
+
+
+@pytest.mark.parametrize("fmt", ["hf", "tiktoken"])
+def test_export_then_import_round_trips(
+    corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], fmt: str
+) -> None:
+    tok_path = _trained(
+        corpus,
+        capsys,
+        "--vocab-size",
+        "290",
+        "--pattern",
+        "gpt2",
+        "--special-token",
+        "<|endoftext|>",
+    )
+    ours = BPETokenizer.load(tok_path)
+    main(["export", "--tokenizer", str(tok_path), "--format", fmt, "--out", str(tmp_path / "out")])
+    assert "wrote" in capsys.readouterr().out
+    if fmt == "hf":
+        names = {"tokenizer.json", "vocab.json", "merges.txt"}
+        source, extra = tmp_path / "out", []
+    else:
+        names = {"tokenizer.tiktoken", "tiktoken.json"}
+        info = json.loads((tmp_path / "out" / "tiktoken.json").read_text())
+        assert info["pat_str"] == ours.pattern
+        specials = [f"{k}={v}" for k, v in info["special_tokens"].items()]
+        source = tmp_path / "out" / "tokenizer.tiktoken"
+        extra = ["--pattern", "gpt2", *(x for s in specials for x in ("--special-token", s))]
+    assert {p.name for p in (tmp_path / "out").iterdir()} == names
+    back_path = tmp_path / "back.json"
+    main(["import", "--from", str(source), "--out", str(back_path), *extra])
+    assert f"wrote {back_path}" in capsys.readouterr().out
+    back = BPETokenizer.load(back_path)
+    assert back.encode(TEXT) == ours.encode(TEXT)
+    special = "a<|endoftext|>"
+    assert back.encode(special, allowed_special="all") == ours.encode(
+        special, allowed_special="all"
+    )
+
+
+def test_export_of_a_char_tokenizer_is_one_line_error(
+    corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tok_path = _trained(corpus, capsys, "--kind", "char")
+    with pytest.raises(SystemExit):
+        main(["export", "--tokenizer", str(tok_path), "--format", "hf", "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert "needs a BPE tokenizer" in err
+    assert err.count("\n") == 1

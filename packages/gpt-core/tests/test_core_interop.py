@@ -5,6 +5,7 @@ Export (save_gpt2) of every model variant is tested in test_core_variants.py.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -90,3 +91,18 @@ def test_clear_errors_for_bad_folders(tmp_path: Path) -> None:
     (tmp_path / "config.json").write_text(json.dumps({**cfg, "activation_function": "gelu"}))
     with pytest.raises(ConfigError, match="activation_function 'gelu' is not supported"):
         load_gpt2(tmp_path)
+
+
+def test_export_of_a_bf16_untied_model_is_float32_throughout(tmp_path: Path) -> None:
+    from gpt_core import GPTConfig
+    from gpt_core.interop import save_gpt2
+    from safetensors import safe_open
+
+    cfg = GPTConfig(vocab_size=97, max_seq_len=16, d_model=32, n_layers=1, n_heads=4)
+    model = GPT(dataclasses.replace(cfg, tie_weights=False)).to(torch.bfloat16)
+    save_gpt2(model, tmp_path)
+    assert json.loads((tmp_path / "config.json").read_text())["dtype"] == "float32"
+    with safe_open(str(tmp_path / "model.safetensors"), "pt") as f:
+        dtypes = {f.get_tensor(k).dtype for k in f.keys()}  # noqa: SIM118
+        assert "lm_head.weight" in set(f.keys())
+    assert dtypes == {torch.float32}

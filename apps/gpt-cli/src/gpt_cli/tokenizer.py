@@ -5,6 +5,9 @@ tokenizer train --input FILE... --vocab-size N [--pattern gpt4|gpt2|o200k|REGEX]
 tokenizer encode --tokenizer tok.json --text "hello"      # prints ids
 tokenizer decode --tokenizer tok.json --ids "15339 1917"   # prints text
 tokenizer show   --tokenizer tok.json --text "hello"       # coloured token boundaries
+tokenizer import --from gpt2/ --out tok.json                # HF tokenizer.json / vocab+merges
+tokenizer import --from cl100k_base.tiktoken --pattern gpt4 --special-token TEXT=ID --out F
+tokenizer export --tokenizer tok.json --format hf|tiktoken --out DIR
 """
 
 from __future__ import annotations
@@ -25,7 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="tokenizer",
         description="Train a tokenizer, encode and decode with it, and see how it cuts text.",
     )
-    sub = p.add_subparsers(dest="command", required=True, metavar="{train,encode,decode,show}")
+    sub = p.add_subparsers(
+        dest="command", required=True, metavar="{train,encode,decode,show,import,export}"
+    )
 
     t = sub.add_parser(
         "train",
@@ -87,6 +92,34 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--ids", help='ids separated by spaces or commas, or a JSON list: "1 2 3"')
     src.add_argument("--input", type=Path, metavar="FILE", help="read the ids from a file")
     d.add_argument("--strict", action="store_true", help="fail on ids that do not form valid UTF-8")
+
+    i = sub.add_parser(
+        "import",
+        help="read HF tokenizer files or a tiktoken rank file into our BPE JSON",
+        description="Import a byte-level BPE: an HF tokenizer.json, vocab.json + merges.txt "
+        "(or a folder holding them), or a tiktoken rank file.",
+    )
+    i.add_argument("--from", dest="source", required=True, type=Path, metavar="PATH")
+    i.add_argument("--out", required=True, type=Path, help="tokenizer JSON file to write")
+    i.add_argument(
+        "--pattern", default="gpt4", help="rank files only: gpt4, gpt2, o200k or a regex"
+    )
+    i.add_argument(
+        "--special-token",
+        action="append",
+        default=[],
+        metavar="TEXT[=ID]",
+        help="rank files only: a special token, with its id or after the ranks (repeatable)",
+    )
+    x = sub.add_parser(
+        "export",
+        help="write a BPE tokenizer as HF files or tiktoken files",
+        description="Write tokenizer.json (+ vocab.json/merges.txt for the gpt2 pattern) for "
+        "HF tokenizers, or a tiktoken rank file with tiktoken.json (pattern, special tokens).",
+    )
+    x.add_argument("--tokenizer", required=True, type=Path, help="tokenizer JSON file")
+    x.add_argument("--format", choices=["hf", "tiktoken"], required=True)
+    x.add_argument("--out", required=True, type=Path, help="folder to write the files in")
     return p
 
 
@@ -143,11 +176,35 @@ def _train(args: argparse.Namespace) -> None:
     print(f"wrote {args.out}")
 
 
+def _interchange(args: argparse.Namespace) -> None:
+    from gpt_tokenizers import BPETokenizer, TokenizerError
+    from gpt_tokenizers.interchange import export_bpe, import_bpe
+    from gpt_tokenizers.loading import load_tokenizer
+
+    if args.command == "import":
+        tok = import_bpe(args.source, args.pattern, args.special_token)
+        tok.save(args.out)
+        print(f"imported {tok!r} from {args.source}")
+        print(f"wrote {args.out}")
+        return
+    loaded = load_tokenizer(args.tokenizer)
+    if not isinstance(loaded, BPETokenizer):
+        raise TokenizerError(
+            f"{args.tokenizer}: --format {args.format} needs a BPE tokenizer, this one is "
+            f"{type(loaded).__name__}"
+        )
+    written = export_bpe(loaded, args.format, args.out)
+    print(f"wrote {', '.join(str(p) for p in written)}")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     with user_errors():
         if args.command == "train":
             _train(args)
+            return
+        if args.command in ("import", "export"):
+            _interchange(args)
             return
         from gpt_tokenizers.atomic import write_text_atomic
         from gpt_tokenizers.loading import decode_ids, encode_text, load_tokenizer, read_text_file

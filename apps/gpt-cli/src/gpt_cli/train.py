@@ -81,6 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
         "log.explain_interval=M repeats it every M steps)",
     )
     look.add_argument("--verbose", action="store_true", help="same as --explain 1")
+    p.add_argument(
+        "--init-from",
+        metavar="SOURCE",
+        help="initial weights (model.init_from): scratch, a GPT-2 folder, a hub name "
+        "(gpt2, gpt2-medium, gpt2-large, gpt2-xl), a run folder or a checkpoint folder",
+    )
     return p
 
 
@@ -94,6 +100,7 @@ def _flag_overrides(args: argparse.Namespace) -> list[str]:
         ("train.precision", args.precision),
         ("train.compile", "true" if args.compile else None),
         ("log.explain_steps", 1 if args.verbose else args.explain),
+        ("model.init_from", args.init_from),
     ]
     return [f"{key}={value}" for key, value in pairs if value is not None]
 

@@ -192,7 +192,9 @@ def save_gpt2(model: GPT, path: str | os.PathLike[str]) -> Path:
         if key == "lm_head.weight":
             if c.tie_weights:
                 continue
-            tensors["lm_head.weight"] = tensor[: c.vocab_size].detach().cpu().contiguous()
+            # float32 like every other tensor (and config.json's dtype), whatever it trained in
+            head = tensor[: c.vocab_size].detach().cpu().float()
+            tensors["lm_head.weight"] = head.contiguous().clone()
             continue
         hf = "transformer." + ours_to_hf[key]
         t = tensor.detach().cpu().float()

@@ -16,6 +16,7 @@ from gpt_tokenizers._vocab import Unknown
 from gpt_tokenizers.bpe import BPETokenizer
 from gpt_tokenizers.char import CharTokenizer
 from gpt_tokenizers.errors import TokenizerError
+from gpt_tokenizers.hf_files import read_hf_file
 from gpt_tokenizers.protocol import Tokenizer
 from gpt_tokenizers.word import WordTokenizer
 
@@ -28,7 +29,14 @@ _TYPES: dict[str, type[BPETokenizer] | type[CharTokenizer] | type[WordTokenizer]
 
 
 def load_tokenizer(path: str | os.PathLike[str]) -> Tokenizer:
-    """Load a tokenizer JSON file, dispatching on its "type" field (bpe, char or word)."""
+    """Load a tokenizer JSON file, dispatching on its "type" field (bpe, char or word).
+
+    An HF byte-level BPE file (tokenizer.json, or vocab.json with merges.txt beside it) is
+    imported too, so GPT-2's tokenizer files work wherever a tokenizer path is asked for.
+    """
+    hf = read_hf_file(path)
+    if hf is not None:
+        return hf
     kind = read_json_object(path)["type"]
     cls = _TYPES.get(kind)
     if cls is None:

@@ -45,6 +45,24 @@ def _as_list(value: Any) -> Any:
 
 
 @dataclass(frozen=True)
+class ModelSection(GPTConfig):
+    """The `model` section: gpt_core's GPTConfig plus where the initial weights come from.
+
+    init_from: "scratch" (random weights), a Hugging Face GPT-2 folder, a hub name (gpt2,
+    gpt2-medium, gpt2-large, gpt2-xl) or one of our run folders / checkpoint folders. With
+    weights, the architecture is read from them (gpt_train.pretrained). `gpt_config()` is
+    the model's own config, without this training-only key.
+    """
+
+    init_from: str = "scratch"
+
+    def gpt_config(self) -> GPTConfig:
+        """The GPTConfig this section describes (init_from dropped)."""
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(GPTConfig)}
+        return GPTConfig(**fields)
+
+
+@dataclass(frozen=True)
 class DataSection:
     """Where the tokens come from.
 
@@ -144,9 +162,9 @@ class LogSection:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """A whole training config: the model (a GPTConfig) and four train-only sections."""
+    """A whole training config: the model (a GPTConfig + init_from) and four more sections."""
 
-    model: GPTConfig = field(default_factory=GPTConfig)
+    model: ModelSection = field(default_factory=ModelSection)
     data: DataSection = field(default_factory=DataSection)
     optim: OptimSection = field(default_factory=OptimSection)
     train: TrainSection = field(default_factory=TrainSection)

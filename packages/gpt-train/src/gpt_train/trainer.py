@@ -38,6 +38,7 @@ from gpt_train.loader import BatchSampler
 from gpt_train.metrics import MetricsLogger
 from gpt_train.optim import StepEngine, build_optimizer
 from gpt_train.precision import default_peak_flops, make_precision, peak_memory_mb, synchronize
+from gpt_train.pretrained import apply_init
 from gpt_train.runfolder import check_can_start, check_same_model, claim
 from gpt_train.schedule import lr_at
 from gpt_train.state import TrainResult, TrainState
@@ -57,6 +58,7 @@ class Trainer:
         resume: bool = False,
         info: DistInfo | None = None,
         on_step: StepHook | None = None,
+        init: GPT | None = None,
     ) -> None:
         t = cfg.train
         self.cfg, self.data, self.run_dir, self.on_step = cfg, dataset, Path(run_dir), on_step
@@ -65,13 +67,15 @@ class Trainer:
         self.device_type = torch.device(self.device).type
         self.stop_requested = False
         self.tokenizer = load_tokenizer(dataset.tokenizer_path)
-        self.model_config = dataset.model_config(cfg.model)
+        self.model_config = dataset.model_config(cfg.model.gpt_config())
         self.train_data = self._sampler("train", t.grad_accum)
         self.val_data = self._sampler("val", 1)
         self.tokens_per_step = t.batch_size * t.grad_accum * self.model_config.max_seq_len
 
         torch.manual_seed(t.seed)  # the same on every rank: identical initial weights
         self.raw_model = GPT(self.model_config).to(self.device)
+        if init is not None:  # model.init_from's weights (a resumed run loads its own after)
+            self.raw_model.load_state_dict(init.state_dict())
         self.optimizer = build_optimizer(self.raw_model, cfg.optim, self.device_type)
         self.precision = make_precision(t.precision, self.device_type)
         self.peak_flops = t.peak_flops or default_peak_flops(self.device, self.precision.name)
@@ -375,9 +379,15 @@ def train(
     """
     info = distributed.setup(cfg.train.device)
     try:
+        cfg, pre = apply_init(cfg)  # before the run folder is touched: errors leave none
+        if pre is not None and info.is_main:
+            print(f"initial weights: {pre.source} ({pre.model.num_parameters():,} parameters)")
         with claim(run_dir, resume=resume, overwrite=overwrite, info=info):
             dataset = ensure_data(cfg.data, info, progress=cfg.log.progress and info.is_main)
-            trainer = Trainer(cfg, dataset, run_dir, resume=resume, info=info, on_step=on_step)
+            init = pre.model if pre is not None else None
+            trainer = Trainer(
+                cfg, dataset, run_dir, resume=resume, info=info, on_step=on_step, init=init
+            )
             result = trainer.run()
     finally:
         distributed.teardown()
