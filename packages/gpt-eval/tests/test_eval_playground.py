@@ -261,3 +261,93 @@ def _wait_for_free_slots(client: httpx.Client, timeout: float = 10.0) -> dict[st
         time.sleep(0.05)
         health = client.get("/api/health").json()
     return health
+
+
+def _chromium() -> str | None:
+    """The system Chromium (CI installs Debian's), or CHROMIUM when set."""
+    import os
+
+    given = os.environ.get("CHROMIUM")
+    if given:
+        return given
+    return next(
+        (p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p),
+        None,
+    )
+
+
+def test_the_page_in_a_real_browser(
+    server: PlaygroundServer, client: httpx.Client, tmp_path: Path
+) -> None:
+    """Pick a run, generate, read the token view, the top-5 panel and the attention canvas;
+    a bad value shows its message; Stop ends a long generation."""
+    import os
+
+    sync_api = pytest.importorskip("playwright.sync_api")
+    chromium = _chromium()
+    if chromium is None:
+        pytest.skip("no Chromium found (apt-get install chromium, or set CHROMIUM)")
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1440, "height": 980})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(server.url)
+        page.select_option("#run", "char")
+        page.wait_for_function("document.querySelector('#card').textContent.includes('char,')")
+        assert "best val loss" in page.inner_text("#card")
+        page.fill("#prompt", "ROMEO:")
+        for field, value in [("#temperature", "1"), ("#top_k", "5"), ("#seed", "1"),
+                             ("#max_new_tokens", "60")]:  # fmt: skip
+            page.fill(field, value)
+        page.click("#generate")
+        page.wait_for_function("document.querySelector('#status').textContent.startsWith('done')")
+        page.wait_for_selector("#attention[data-drawn]")
+        assert "char, " in page.inner_text("#card")  # the card of the run chosen, not the first
+        output = page.inner_text("#output")
+        assert output.startswith("ROMEO:") and len(output) > len("ROMEO:")
+        # The token view: one span per character here, ids on hover.
+        assert page.locator(".tok.prompt").count() == len("ROMEO:")
+        gen = page.locator(".tok.gen")
+        assert gen.count() == 60  # every generated character (no end-of-text: see the status)
+        assert page.inner_text("#status") == "done: 60 tokens (length)"
+        assert gen.first.get_attribute("data-step") == "0"
+        assert (page.locator(".tok.prompt").first.get_attribute("title") or "").startswith("id ")
+        gen.nth(9).click()  # its top-5 candidates, the pick marked (top-k 5: always among them)
+        assert page.locator("#candidates tbody tr").count() == 5
+        assert page.locator("#candidates tr.chosen").count() == 1
+        assert page.inner_text("#cand-title") == "(step 9)"
+        page.select_option("#layer", "1")
+        page.wait_for_selector('#attention[data-drawn="1,0"]')
+        # The context step 9 was picked from: the prompt and the 9 tokens before it.
+        assert "over the context step 9 was picked from (last row, red): 15 tokens" in (
+            page.inner_text("#att-info")
+        )
+        lit = page.evaluate(
+            """() => { const c = document.querySelector('#attention');
+            const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            let n = 0; for (let i = 0; i < d.length; i += 4)
+              if (d[i] < 250 || d[i + 1] < 250 || d[i + 2] < 250) n++;
+            return n / (c.width * c.height); }"""
+        )
+        assert 0.3 < lit < 0.8  # the lower triangle is drawn, the upper one left blank
+        shot = page.screenshot(path=str(tmp_path / "playground.png"), full_page=True)
+        assert len(shot) > 10_000
+        if os.environ.get("PLAYGROUND_SCREENSHOT"):  # a copy for the developer to look at
+            shutil.copy(tmp_path / "playground.png", os.environ["PLAYGROUND_SCREENSHOT"])
+
+        page.fill("#max_new_tokens", "20001")  # over the server's cap: the page says why
+        page.click("#generate")
+        page.wait_for_selector("#error:not([hidden])")
+        assert "at most 20000" in page.inner_text("#error")
+
+        page.fill("#max_new_tokens", "20000")  # a long greedy run, then Stop
+        page.fill("#temperature", "0")
+        page.click("#generate")
+        page.wait_for_function("/generating… [1-9]/.test(document.querySelector('#status').textContent)")
+        page.click("#stop")
+        page.wait_for_function("document.querySelector('#status').textContent.startsWith('stopped')")
+        assert page.is_enabled("#generate")
+        browser.close()
+    assert errors == []
+    assert _wait_for_free_slots(client)["active"] == 0

@@ -193,7 +193,7 @@ def create_app(catalog: RunCatalog, limits: Limits | None = None) -> FastAPI:
 def attention_map(run: Any, req: AttentionRequest) -> dict[str, Any]:
     """The attention of one layer and head over the last tokens of `req.ids` (rows:
     queries, columns: keys), computed on the run's tracer copy of the model."""
-    from gpt_eval.attention_plot import prompt_attention
+    from gpt_eval.attention_plot import prompt_attention, token_labels
 
     context = req.ids[-min(run.run.model.config.max_seq_len, MAX_ATTENTION_TOKENS) :]
     with run.tracer_lock:
@@ -206,5 +206,6 @@ def attention_map(run: Any, req: AttentionRequest) -> dict[str, Any]:
         "n_heads": int(maps[0].shape[0]),
         "offset": len(req.ids) - len(window),  # ids before the window (not in the map)
         "ids": window,
+        "labels": token_labels(window, run.run.tokenizer.decode),
         "weights": [[round(float(w), 4) for w in row[: i + 1]] for i, row in enumerate(weights)],
     }

@@ -7,6 +7,8 @@ const $ = (id) => document.getElementById(id);
 const state = {
   runs: [], card: null, colours: ["#afd7ff", "#d7ffd7"], steps: [], ids: [], selected: null,
   controller: null, pieceCount: 0, attention: null,
+  // Answers that arrive after a newer request was made are dropped by these counters.
+  cardSeq: 0, viewSeq: 0, generating: false,
 };
 
 function showError(message) {
@@ -56,9 +58,11 @@ async function selectRun() {
 
 async function loadCard() {
   showError("");
+  const seq = ++state.cardSeq;
   try {
     const q = `?checkpoint=${encodeURIComponent($("checkpoint").value || "latest")}`;
     const card = await (await api(`/api/runs/${encodeURIComponent($("run").value)}${q}`)).json();
+    if (seq !== state.cardSeq) return;  // another run or checkpoint was chosen meanwhile
     state.card = card;
     state.colours = card.colours;
     renderCard(card);
@@ -126,12 +130,15 @@ function drawCurves(canvas, curves) {
 
 let tokenizeTimer = null;
 async function tokenizePrompt() {
-  if (state.controller || !state.card) return;
+  if (state.generating || !state.card) return;
+  const seq = ++state.viewSeq;
   try {
     const res = await api("/api/tokenize", { ...runRef(), text: $("prompt").value });
+    const pieces = (await res.json()).pieces;
+    if (state.generating || seq !== state.viewSeq) return;  // a generation owns the view now
     state.steps = []; state.pieceCount = 0;
     $("tokens").replaceChildren();
-    addPieces((await res.json()).pieces, "prompt");
+    addPieces(pieces, "prompt");
   } catch (e) { showError(e.message); }
 }
 
@@ -185,6 +192,9 @@ function readParams() {
 
 async function generate() {
   showError("");
+  clearTimeout(tokenizeTimer);
+  state.generating = true; state.viewSeq++;
+  $("generate").disabled = true;
   const controller = new AbortController();
   const params = readParams();
   if (params.temperature === null) params.temperature = 1.0;
@@ -192,7 +202,11 @@ async function generate() {
   let res;
   try {
     res = await api("/api/generate", { ...params, signal: controller.signal });
-  } catch (e) { showError(e.message); return; }
+  } catch (e) {
+    showError(e.message);
+    state.generating = false; $("generate").disabled = false;
+    return;
+  }
   state.controller = controller;
   $("generate").disabled = true; $("stop").disabled = false;
   $("status").textContent = "generating…";
@@ -206,7 +220,7 @@ async function generate() {
     else showError(`the stream broke off: ${e.message}`);
     state.ids = state.ids.concat(state.steps.map((s) => s.id));
   } finally {
-    state.controller = null;
+    state.controller = null; state.generating = false;
     $("generate").disabled = false; $("stop").disabled = true;
     const last = [...document.querySelectorAll(".tok.gen")].pop();
     if (last) last.click(); else drawAttention();
@@ -233,7 +247,7 @@ async function* events(body) {
 
 function handle(type, data, gen) {
   if (type === "start") {
-    state.steps = []; state.pieceCount = 0; state.ids = data.prompt_ids;
+    state.steps = []; state.pieceCount = 0; state.ids = data.prompt_ids; state.selected = null;
     $("tokens").replaceChildren();
     addPieces(data.prompt_pieces, "prompt");
   } else if (type === "token") {
@@ -263,8 +277,12 @@ function viridis(v) {
 async function drawAttention() {
   if (!state.ids.length || !state.card) return;
   const layer = Number($("layer").value), head = Number($("head").value);
+  // With a generated token selected: the context it was picked from, whose last row is the
+  // query that gave its candidates; otherwise the whole text.
+  const promptLen = state.ids.length - state.steps.length;
+  const ids = state.selected == null ? state.ids : state.ids.slice(0, promptLen + state.selected);
   try {
-    const res = await api("/api/attention", { ...runRef(), ids: state.ids, layer, head });
+    const res = await api("/api/attention", { ...runRef(), ids, layer, head });
     state.attention = await res.json();
   } catch (e) { showError(e.message); return; }
   paintAttention();
@@ -278,14 +296,13 @@ function paintAttention() {
     ctx.fillStyle = viridis(w);
     ctx.fillRect(k * cell, q * cell, Math.ceil(cell), Math.ceil(cell));
   }));
-  const promptLen = state.ids.length - state.steps.length;
-  const q = state.selected == null ? null : promptLen + state.selected - a.offset;
-  if (q != null && q >= 0 && q < n) {  // the selected token's row: where it looked
+  if (state.selected != null) {  // the query whose output gave the selected token's candidates
     ctx.strokeStyle = "#d50000"; ctx.lineWidth = 2;
-    ctx.strokeRect(1, q * cell, canvas.width - 2, Math.max(cell, 2));
+    ctx.strokeRect(1, (n - 1) * cell, canvas.width - 2, Math.max(cell, 2));
   }
   canvas.dataset.drawn = `${a.layer},${a.head}`;
-  $("att-info").textContent = `layer ${a.layer}, head ${a.head}: ${n} tokens` +
+  const what = state.selected == null ? "the whole text" : `the context step ${state.selected} was picked from (last row, red)`;
+  $("att-info").textContent = `layer ${a.layer}, head ${a.head} over ${what}: ${n} tokens` +
     (a.offset ? ` (the last ${n}; ${a.offset} earlier not shown)` : "") + "; rows: query, columns: key";
 }
 
@@ -296,7 +313,7 @@ function attentionHover(event) {
   const k = Math.floor(((event.clientX - rect.left) / rect.width) * n);
   const q = Math.floor(((event.clientY - rect.top) / rect.height) * n);
   if (q < 0 || q >= n || k < 0 || k > q) return;
-  const label = (i) => `#${a.offset + i} id ${a.ids[i]}`;
+  const label = (i) => `#${a.offset + i} "${a.labels[i]}" (id ${a.ids[i]})`;
   $("att-info").textContent = `query ${label(q)} → key ${label(k)}: ${a.weights[q][k].toFixed(3)}`;
 }
 
