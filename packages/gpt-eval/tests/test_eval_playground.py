@@ -130,7 +130,9 @@ def test_streamed_generation_is_the_libraries_generation(
         client, run=kind, prompt=prompt, max_new_tokens=24, temperature=0.9, top_k=20, seed=3
     )
     names = [e for e, _ in got]
-    assert names[0] == "start" and names[-1] == "done" and set(names[1:-1]) == {"token"}
+    assert names[0] == "start"
+    assert names[-1] == "done"
+    assert set(names[1:-1]) == {"token"}
     start, done = got[0][1], got[-1][1]
     tokens = [d for e, d in got if e == "token"]
 
@@ -152,7 +154,8 @@ def test_streamed_generation_is_the_libraries_generation(
     assert "".join(p["text"] for p in start["prompt_pieces"]) == run.tokenizer.decode(ids)
     for t in tokens:  # top-k 20 >= 5: the pick is always among the 5 shown when it leads
         probs = [c["p"] for c in t["top"]]
-        assert len(probs) == 5 and probs == sorted(probs, reverse=True)
+        assert len(probs) == 5
+        assert probs == sorted(probs, reverse=True)
         assert t["p"] <= probs[0] + 1e-6
         assert all(c["text"] == run.tokenizer.decode([c["id"]]) for c in t["top"])
 
@@ -162,7 +165,8 @@ def test_attention_rows_are_distributions_over_earlier_tokens(client: httpx.Clie
     assert res.status_code == 200, res.text
     a = res.json()
     assert (a["n_layers"], a["n_heads"]) == (2, 2)
-    assert a["offset"] == 8 and a["ids"] == list(range(8, 40))  # the last 32 (the context)
+    assert a["offset"] == 8
+    assert a["ids"] == list(range(8, 40))
     assert [len(row) for row in a["weights"]] == list(range(1, 33))  # causal: keys <= query
     assert all(math.isclose(sum(row), 1.0, abs_tol=2e-3) for row in a["weights"])
 
@@ -195,9 +199,7 @@ def test_bad_attention_requests_get_a_422(client: httpx.Client) -> None:
     assert "token ids in [0, " in res.json()["detail"]
 
 
-def test_runs_outside_the_runs_dir_cannot_be_opened(
-    client: httpx.Client, runs_dir: Path
-) -> None:
+def test_runs_outside_the_runs_dir_cannot_be_opened(client: httpx.Client, runs_dir: Path) -> None:
     outside = runs_dir.parent / "outside"
     if not outside.exists():  # a real run folder beside the runs dir
         shutil.copytree(runs_dir / "char", outside)
@@ -305,7 +307,8 @@ def test_the_page_in_a_real_browser(
         page.wait_for_selector("#attention[data-drawn]")
         assert "char, " in page.inner_text("#card")  # the card of the run chosen, not the first
         output = page.inner_text("#output")
-        assert output.startswith("ROMEO:") and len(output) > len("ROMEO:")
+        assert output.startswith("ROMEO:")
+        assert len(output) > len("ROMEO:")
         # The token view: one span per character here, ids on hover.
         assert page.locator(".tok.prompt").count() == len("ROMEO:")
         gen = page.locator(".tok.gen")
@@ -344,9 +347,13 @@ def test_the_page_in_a_real_browser(
         page.fill("#max_new_tokens", "20000")  # a long greedy run, then Stop
         page.fill("#temperature", "0")
         page.click("#generate")
-        page.wait_for_function("/generating… [1-9]/.test(document.querySelector('#status').textContent)")
+        page.wait_for_function(
+            "/generating… [1-9]/.test(document.querySelector('#status').textContent)"
+        )
         page.click("#stop")
-        page.wait_for_function("document.querySelector('#status').textContent.startsWith('stopped')")
+        page.wait_for_function(
+            "document.querySelector('#status').textContent.startsWith('stopped')"
+        )
         assert page.is_enabled("#generate")
         browser.close()
     assert errors == []

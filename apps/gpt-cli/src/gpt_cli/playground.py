@@ -4,6 +4,7 @@ view, top-5 candidates, attention maps)."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -37,9 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--max-new-tokens", type=int, default=1000, help="the most tokens one request may ask"
     )
-    p.add_argument(
-        "--max-prompt-chars", type=int, default=4000, help="the longest prompt accepted"
-    )
+    p.add_argument("--max-prompt-chars", type=int, default=4000, help="the longest prompt accepted")
     p.add_argument(
         "--max-concurrent",
         type=int,
@@ -90,4 +89,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             file=sys.stderr,
         )
         print(f"open {server.url}  (Ctrl-C stops)", flush=True)
-        server.run()
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a server stops
+            server.run()
+        print("playground stopped", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -126,7 +126,9 @@ def create_app(catalog: RunCatalog, limits: Limits | None = None) -> FastAPI:
     @app.post("/api/tokenize")
     async def tokenize(req: TokenizeRequest) -> dict[str, Any]:
         if len(req.text) > limits.max_prompt_chars:
-            raise EvalError(f"text is {len(req.text)} characters; at most {limits.max_prompt_chars}")
+            raise EvalError(
+                f"text is {len(req.text)} characters; at most {limits.max_prompt_chars}"
+            )
         tok = (await opened(req)).run.tokenizer
         return {"pieces": pieces_json(tok, tok.encode(req.text))}
 

@@ -110,9 +110,7 @@ class RunCatalog:
         card: dict[str, Any] = {
             "name": name,
             "checkpoints": self.checkpoints(name),
-            "config_yaml": (folder / "config.yaml").read_text(encoding="utf-8")[
-                :MAX_CONFIG_BYTES
-            ],
+            "config_yaml": (folder / "config.yaml").read_text(encoding="utf-8")[:MAX_CONFIG_BYTES],
             "colours": [ansi256_hex(c) for c in COLOURS],
             **training_curves(folder / "metrics.csv"),
         }
