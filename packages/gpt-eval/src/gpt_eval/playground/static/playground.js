@@ -8,7 +8,7 @@ const state = {
   runs: [], card: null, colours: ["#afd7ff", "#d7ffd7"], steps: [], ids: [], selected: null,
   controller: null, pieceCount: 0, attention: null,
   // Answers that arrive after a newer request was made are dropped by these counters.
-  cardSeq: 0, viewSeq: 0, generating: false,
+  cardSeq: 0, viewSeq: 0, generating: false, tokenizeFailed: false,
 };
 
 function showError(message) {
@@ -136,10 +136,12 @@ async function tokenizePrompt() {
     const res = await api("/api/tokenize", { ...runRef(), text: $("prompt").value });
     const pieces = (await res.json()).pieces;
     if (state.generating || seq !== state.viewSeq) return;  // a generation owns the view now
+    if (state.tokenizeFailed) showError("");  // the prompt that could not be encoded is fixed
+    state.tokenizeFailed = false;
     state.steps = []; state.pieceCount = 0;
     $("tokens").replaceChildren();
     addPieces(pieces, "prompt");
-  } catch (e) { showError(e.message); }
+  } catch (e) { state.tokenizeFailed = true; showError(e.message); }
 }
 
 function addPieces(pieces, kind) {
