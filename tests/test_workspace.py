@@ -19,6 +19,7 @@ COMMANDS = [
     "plot",
     "evaluate",
     "microgpt",
+    "playground",
 ]
 
 

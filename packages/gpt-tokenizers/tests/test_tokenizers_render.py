@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from gpt_tokenizers import BPETokenizer, CharTokenizer
-from gpt_tokenizers.render import describe, format_pieces, token_pieces
+from gpt_tokenizers.render import COLOURS, ansi256_hex, describe, format_pieces, token_pieces
 
 
 def test_pieces_rebuild_the_text_and_keep_split_characters_whole() -> None:
@@ -38,3 +39,11 @@ def test_format_plain_coloured_and_with_ids() -> None:
 def test_describe() -> None:
     assert describe("añ", [1, 2]) == "2 characters, 3 bytes, 2 tokens: 1.50 bytes per token"
     assert describe("", []).endswith("0 tokens: 0.00 bytes per token")
+
+
+def test_the_web_colours_are_the_terminals() -> None:
+    # xterm's cube: 16 black, 231 white, 153 a light blue (0xaf, 0xd7, 0xff).
+    assert [ansi256_hex(c) for c in (16, 231, 153)] == ["#000000", "#ffffff", "#afd7ff"]
+    assert len({ansi256_hex(c) for c in COLOURS}) == len(COLOURS)
+    with pytest.raises(ValueError, match="not in the 6x6x6 cube"):
+        ansi256_hex(7)

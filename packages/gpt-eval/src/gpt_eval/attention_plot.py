@@ -15,6 +15,7 @@ import numpy as np
 from gpt_eval.errors import EvalError
 
 if TYPE_CHECKING:
+    from gpt_core import GPT
     from gpt_train.runs import LoadedRun
 
 MAX_LABELS = 48  # beyond this many tokens the axes show every n-th label only
@@ -82,18 +83,29 @@ def plot_attention(
     return path
 
 
-def save_prompt_attention(run: LoadedRun, ids: Sequence[int], path: str | Path) -> Path:
-    """Run the prompt (its last max_seq_len tokens) once under the tracer and save its
-    attention maps as one image; returns the image's path."""
+def prompt_attention(model: GPT, ids: Sequence[int]) -> tuple[list[int], list[Any]]:
+    """Run the last max_seq_len tokens of `ids` once under the tracer: those tokens and
+    their attention maps, one (n_heads, T, T) float32 array per layer.
+
+    The tracer hooks the model while it runs, so the caller must not use the same model
+    from another thread meanwhile (the playground traces a copy of its own)."""
     import torch
     from gpt_core.tracing import trace
 
-    window = list(ids)[-run.model.config.max_seq_len :]
-    device = next(run.model.parameters()).device
+    window = [int(i) for i in list(ids)[-model.config.max_seq_len :]]
+    if not window:
+        raise EvalError("attention needs at least one token")
+    device = next(model.parameters()).device
     x = torch.tensor([window], dtype=torch.long, device=device)
-    with torch.inference_mode(), trace(run.model) as t:
-        run.model(x)
-    maps = [a[0].float().cpu().numpy() for a in t.attention]  # per layer (n_heads, T, T)
+    with torch.inference_mode(), trace(model) as t:
+        model(x)
+    return window, [a[0].float().cpu().numpy() for a in t.attention]
+
+
+def save_prompt_attention(run: LoadedRun, ids: Sequence[int], path: str | Path) -> Path:
+    """Run the prompt (its last max_seq_len tokens) once under the tracer and save its
+    attention maps as one image; returns the image's path."""
+    window, maps = prompt_attention(run.model, ids)
     labels = token_labels(window, run.tokenizer.decode)
     return plot_attention(
         maps,

@@ -157,6 +157,15 @@ def prompt_ids(tokenizer: Tokenizer, prompt: str) -> list[int]:
     return ids
 
 
+def with_eot_stop(sampling: SamplingConfig, tokenizer: Tokenizer) -> SamplingConfig:
+    """The sampling settings with the tokenizer's end-of-text id among the stop ids (a
+    sample ends where a document would)."""
+    eot = tokenizer.eot_id
+    if eot is None or eot in sampling.stop_ids:
+        return sampling
+    return dataclasses.replace(sampling, stop_ids=(*sampling.stop_ids, eot))
+
+
 def sample_text(
     run: LoadedRun,
     ids: Sequence[int],
@@ -174,8 +183,7 @@ def sample_text(
 
     tok = run.tokenizer
     eot = tok.eot_id
-    if eot is not None and eot not in sampling.stop_ids:
-        sampling = dataclasses.replace(sampling, stop_ids=(*sampling.stop_ids, eot))
+    sampling = with_eot_stop(sampling, tok)
     device = next(run.model.parameters()).device
     idx = torch.tensor([list(ids)], dtype=torch.long, device=device)
     text = TextStream(tok.decode, stops=[s for s in stops if s])

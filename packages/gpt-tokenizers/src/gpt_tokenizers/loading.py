@@ -28,6 +28,11 @@ _TYPES: dict[str, type[BPETokenizer] | type[CharTokenizer] | type[WordTokenizer]
 }
 
 
+def tokenizer_kind(tok: Tokenizer) -> str:
+    """The "type" a tokenizer is saved under (bpe, char or word), or its class name."""
+    return next((k for k, cls in _TYPES.items() if isinstance(tok, cls)), type(tok).__name__)
+
+
 def load_tokenizer(path: str | os.PathLike[str]) -> Tokenizer:
     """Load a tokenizer JSON file, dispatching on its "type" field (bpe, char or word).
 

@@ -48,6 +48,16 @@ def token_pieces(tok: Tokenizer, ids: Sequence[int]) -> list[Piece]:
     return pieces
 
 
+def ansi256_hex(code: int) -> str:
+    """The #rrggbb colour of a 256-colour ANSI code from the 6x6x6 cube (16..231), so a web
+    page can show pieces in the same colours as the terminal."""
+    if not 16 <= code <= 231:
+        raise ValueError(f"ANSI colour {code} is not in the 6x6x6 cube (16..231)")
+    levels = (0, 95, 135, 175, 215, 255)
+    n = code - 16
+    return "#" + "".join(f"{levels[c]:02x}" for c in (n // 36, n // 6 % 6, n % 6))
+
+
 def format_pieces(pieces: Sequence[Piece], color: bool = True, show_ids: bool = False) -> str:
     """The pieces joined: each on its own background colour, or separated by '|'.
 
