@@ -18,7 +18,7 @@ from gpt_train.trainer import Trainer, train
 TEXT = "the quick brown fox jumps over the lazy dog.\n" * 60
 
 
-class Crash(Exception):
+class CrashError(Exception):
     """Stands for a run killed after logging steps its last checkpoint does not hold."""
 
 
@@ -46,7 +46,7 @@ def _config(tmp_path: Path, backends: list[str], max_steps: int) -> Any:
 def _crash_at(step: int) -> Any:
     def hook(now: int, trainer: Trainer) -> None:
         if now == step:
-            raise Crash
+            raise CrashError
 
     return hook
 
@@ -54,7 +54,7 @@ def _crash_at(step: int) -> Any:
 def _train_with_a_crash_and_resume(tmp_path: Path, backends: list[str]) -> Path:
     """Steps 1-6 logged, checkpoint at 4, crash; the resume logs 5-10 again."""
     run = tmp_path / "run"
-    with pytest.raises(Crash):
+    with pytest.raises(CrashError):
         train(_config(tmp_path, backends, 10), run, on_step=_crash_at(6))
     assert [r["step"] for r in read_metrics(run / "metrics.csv")][-1] == "6"
     result = train(_config(tmp_path, backends, 10), run, resume=True)
