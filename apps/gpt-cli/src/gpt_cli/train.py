@@ -71,6 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="same as --set train.seed=N")
     p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], help="train.precision")
     p.add_argument("--compile", action="store_true", help="same as --set train.compile=true")
+    p.add_argument(
+        "--threads",
+        type=int,
+        help="torch CPU threads, same as --set train.threads=N (default: torch's, one per "
+        "core; on a busy machine 1 or 2 are faster)",
+    )
     return p
 
 
@@ -83,6 +89,7 @@ def _flag_overrides(args: argparse.Namespace) -> list[str]:
         ("train.seed", args.seed),
         ("train.precision", args.precision),
         ("train.compile", "true" if args.compile else None),
+        ("train.threads", args.threads),
     ]
     return [f"{key}={value}" for key, value in pairs if value is not None]
 
