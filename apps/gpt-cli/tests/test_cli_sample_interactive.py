@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pexpect
 import pytest
+import torch
 from gpt_cli import sample
 from gpt_cli import train as train_cli
 from gpt_core import SamplingConfig
@@ -167,3 +168,17 @@ def test_interactive_refuses_a_prompt(run_dir: Path, capsys: pytest.CaptureFixtu
         sample.main(["--run", str(run_dir), "--interactive", "--prompt", "x"])
     assert exc.value.code == 2
     assert "not allowed with argument" in capsys.readouterr().err
+
+
+def test_sample_threads_sets_torch_threads(
+    run_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        sample.main(["--run", str(run_dir), "--prompt", "F", "--max-new-tokens", "3",
+                     "--threads", "1"])  # fmt: skip
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    assert capsys.readouterr().out.startswith("F")

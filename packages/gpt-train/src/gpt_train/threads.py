@@ -19,7 +19,7 @@ def set_threads(n: int | None) -> None:
     if n is None:
         return
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise TrainError(f"threads must be an integer >= 1, got {n!r}")
+        raise TrainError(f"threads must be an integer >= 1 (--threads N, train.threads), got {n!r}")
     torch.set_num_threads(n)
     # The inter-op pool can be sized only before its first use in this process (and only
     # once): afterwards torch raises, and the intra-op setting above is what matters.
