@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import struct
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -185,3 +186,19 @@ def test_threads_from_the_config_are_what_torch_uses(tmp_path: Path) -> None:
         torch.set_num_threads(before)
     with pytest.raises(TrainError, match=r"train.threads = 0 must be > 0"):
         load_config(overrides=["train.threads=0"])
+
+
+@pytest.mark.parametrize("backend", ["tensorboard", "wandb"])
+def test_a_missing_dashboard_package_is_one_line_and_writes_nothing(
+    backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, backend, None)  # `import backend` now fails
+    cfg = _config(tmp_path, [backend], 2)
+    with pytest.raises(TrainError) as exc:
+        train(cfg, tmp_path / "run")
+    assert str(exc.value) == (
+        f"log.backends includes {backend}, but its package is not installed: install the "
+        "dashboards extra (uv sync --group dashboards, or pip install "
+        "'gpt-train[dashboards]'), or remove it from log.backends"
+    )
+    assert not (tmp_path / "run" / "config.yaml").exists()  # the next try starts cleanly

@@ -70,12 +70,23 @@ def _require(module: str, backend: str) -> Any:
         ) from None
 
 
+MODULES = {"tensorboard": ("tensorboard", "torch.utils.tensorboard"), "wandb": ("wandb",)}
+
+
+def check_available(backends: Sequence[str]) -> None:
+    """Import what the enabled backends need now, before a run writes anything: a missing
+    package is one TrainError line, and the run folder stays as it was."""
+    for name in backends:
+        for module in MODULES.get(name, ()):
+            _require(module, name)
+
+
 class TensorBoardBackend:
     """Scalars in event files under RUN/tensorboard (`tensorboard --logdir RUN/tensorboard`)."""
 
     def __init__(self, log_dir: Path, purge_step: int) -> None:
-        _require("tensorboard", "tensorboard")  # torch's writer needs it, and says so less clearly
-        writer_module = _require("torch.utils.tensorboard", "tensorboard")
+        check_available(["tensorboard"])  # torch's writer needs the package: say so plainly
+        writer_module = importlib.import_module("torch.utils.tensorboard")
         # purge_step: readers drop the events of earlier sessions from this step on
         self.writer = writer_module.SummaryWriter(log_dir=str(log_dir), purge_step=purge_step)
 

@@ -29,7 +29,7 @@ from tqdm import tqdm
 from gpt_train import distributed
 from gpt_train.checkpoint import Checkpointer, CheckpointError, NonFiniteWeightsError
 from gpt_train.config import TrainConfig
-from gpt_train.dashboards import RunLogger, open_run_logger
+from gpt_train.dashboards import RunLogger, check_available, open_run_logger
 from gpt_train.data import Dataset, ensure_data
 from gpt_train.distributed import DistInfo
 from gpt_train.errors import TrainError
@@ -60,6 +60,7 @@ class Trainer:
     ) -> None:
         t = cfg.train
         set_threads(t.threads)
+        check_available(cfg.log.backends)  # a missing dashboard package: before any output
         self.cfg, self.data, self.run_dir, self.on_step = cfg, dataset, Path(run_dir), on_step
         self.info = info if info is not None else distributed.setup(t.device)
         self.main, self.device = self.info.is_main, self.info.device
