@@ -68,6 +68,7 @@ def _csv_series(run: Path, column: str) -> list[tuple[int, float]]:
     return [(int(r["step"]), float(r[column])) for r in rows if r[column]]
 
 
+@pytest.mark.slow
 def test_tensorboard_events_hold_the_rows_of_metrics_csv(tmp_path: Path) -> None:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -124,6 +125,7 @@ def _wandb_history(run_file: Path) -> dict[str, list[tuple[int, float]]]:
     return history
 
 
+@pytest.mark.slow
 def test_wandb_logs_offline_without_a_login(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
