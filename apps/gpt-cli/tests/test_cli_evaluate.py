@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 import pytest
+import torch
 from gpt_cli import evaluate
 from gpt_cli import train as train_cli
 
@@ -88,3 +89,23 @@ def test_characters_outside_a_char_vocabulary_are_skipped_and_counted(
     assert report["skipped_chars"] == 4
     assert sorted(report["skipped_distinct"]) == sorted("%Z€")
     assert report["tokens"] == len("Be not afraid Z of greatness %% — some are born € great.") - 5
+
+
+def test_threads_sets_torch_threads_and_refuses_zero(
+    run_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        evaluate.main(["--run", str(run_dir), "--split", "val", "--max-tokens", "20",
+                       "--threads", "1"])  # fmt: skip
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:
+        evaluate.main(["--run", str(run_dir), "--split", "val", "--threads", "0"])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err == (
+        "error: threads must be an integer >= 1 (--threads N, train.threads), got 0\n"
+    )

@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-tokens", type=int, default=None, help="score only the first N tokens")
     p.add_argument("--batch-size", type=int, default=8, help="windows per forward pass")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's, one per core)")
     p.add_argument("--json", type=Path, help="also write the results to this JSON file")
     return p
 
@@ -41,7 +42,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     with user_errors():
         from gpt_eval.evaluate import evaluate_run
         from gpt_tokenizers.atomic import write_text_atomic
+        from gpt_train.threads import set_threads
 
+        set_threads(args.threads)
         r = evaluate_run(
             args.run,
             checkpoint=args.checkpoint,

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gpt_cli._common import user_errors
+
+if TYPE_CHECKING:
+    from gpt_core import SamplingConfig
+    from gpt_train.runs import LoadedRun
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,6 +32,13 @@ def build_parser() -> argparse.ArgumentParser:
     src = p.add_mutually_exclusive_group()
     src.add_argument("--prompt", default="", help="text to continue (default: start of text)")
     src.add_argument("--prompt-file", type=Path, help="a file of prompts, one per line")
+    src.add_argument(
+        "--interactive",
+        action="store_true",
+        help="a prompt loop: type prompts, watch each reply stream, change the settings with "
+        "/temp 0.7, /topk 40, /topp 0.9, /seed 1, /max 200, /verbose on (/help lists them); "
+        "Ctrl-C stops a reply, Ctrl-D or Ctrl-C at the prompt leaves",
+    )
     p.add_argument("--num-samples", type=int, default=1, help="samples per prompt")
     p.add_argument("--max-new-tokens", type=int, default=200)
     p.add_argument("--temperature", type=float, default=1.0, help="0 picks the likeliest token")
@@ -43,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         "always stops",
     )
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's, one per core)")
     p.add_argument(
         "--verbose",
         action="store_true",
@@ -79,12 +93,24 @@ def check_args(args: argparse.Namespace) -> None:
         raise EvalError(f"--num-samples must be at least 1, got {args.num_samples}")
     if args.max_new_tokens < 0:
         raise EvalError(f"--max-new-tokens must be >= 0, got {args.max_new_tokens}")
+    if args.interactive and (args.num_samples != 1 or args.attention is not None):
+        raise EvalError("--interactive takes no --num-samples or --attention")
 
 
 def write_now(text: str) -> None:
     """Print a piece of output at once (the sample streams as it is made)."""
     sys.stdout.write(text)
     sys.stdout.flush()
+
+
+def interact(run: LoadedRun, sampling: SamplingConfig, args: argparse.Namespace) -> None:
+    """The --interactive prompt loop, with line editing and history where readline exists."""
+    from gpt_eval.interactive import Settings, prompt_loop
+
+    with contextlib.suppress(ImportError):  # not on every platform; input() works without
+        import readline  # noqa: F401 - importing it gives input() line editing
+
+    prompt_loop(run, Settings(sampling, args.verbose), stops=args.stop, write=write_now)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -94,6 +120,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         from gpt_eval.attention_plot import save_prompt_attention
         from gpt_eval.sampling import prompt_ids, sample_text
         from gpt_train.runs import load_run
+        from gpt_train.threads import set_threads
 
         check_args(args)
         prompts = read_prompts(args)
@@ -103,8 +130,12 @@ def main(argv: Sequence[str] | None = None) -> None:
             top_k=args.top_k,
             top_p=args.top_p,
         )
+        set_threads(args.threads)
         run = load_run(args.run, checkpoint=args.checkpoint, device=args.device)
         print(f"# {run.checkpoint_path} (step {run.step})", file=sys.stderr)
+        if args.interactive:
+            interact(run, dataclasses.replace(sampling, seed=args.seed), args)
+            return
         encoded = [prompt_ids(run.tokenizer, p) for p in prompts]
         if args.attention is not None:
             path = save_prompt_attention(run, encoded[0], args.attention)

@@ -87,6 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="initial weights (model.init_from): scratch, a GPT-2 folder, a hub name "
         "(gpt2, gpt2-medium, gpt2-large, gpt2-xl), a run folder or a checkpoint folder",
     )
+    p.add_argument(
+        "--threads",
+        type=int,
+        help="torch CPU threads, same as --set train.threads=N (default: torch's, one per "
+        "core; on a busy machine 1 or 2 are faster)",
+    )
     return p
 
 
@@ -101,6 +107,7 @@ def _flag_overrides(args: argparse.Namespace) -> list[str]:
         ("train.compile", "true" if args.compile else None),
         ("log.explain_steps", 1 if args.verbose else args.explain),
         ("model.init_from", args.init_from),
+        ("train.threads", args.threads),
     ]
     return [f"{key}={value}" for key, value in pairs if value is not None]
 

@@ -135,9 +135,13 @@ class TrainSection:
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     compile: bool = False  # torch.compile the model
     peak_flops: PositiveFloat | None = None  # per device, for MFU; None: a default
+    threads: Positive | None = None  # torch CPU threads (see threads.py); None: torch's default
 
     def __post_init__(self) -> None:
         check_fields(self)
+
+
+BACKENDS = ("csv", "tensorboard", "wandb")  # log.backends choices (gpt_train.dashboards)
 
 
 @dataclass(frozen=True)
@@ -155,9 +159,23 @@ class LogSection:
     progress: bool = True  # the progress bar
     explain_steps: Count = 0  # print a look inside the first N steps (train --explain N)
     explain_interval: Count = 0  # and inside every N-th step after them (0: never)
+    # Where each metrics row goes besides metrics.csv (always written: the source of truth).
+    backends: Annotated[list[str], BeforeValidator(_as_list)] = field(
+        default_factory=lambda: ["csv"]
+    )
+    wandb_project: str = "gptkit"  # the W&B project of backend wandb
 
     def __post_init__(self) -> None:
         check_fields(self)
+        for name in self.backends:
+            if name not in BACKENDS:
+                raise ConfigError(
+                    f"backends = {self.backends!r}: {name!r} is not one of {', '.join(BACKENDS)}"
+                    + suggest(str(name), list(BACKENDS)),
+                    field="backends",
+                )
+        # csv first and always; each backend once, in the order given.
+        object.__setattr__(self, "backends", list(dict.fromkeys(["csv", *self.backends])))
 
 
 @dataclass(frozen=True)

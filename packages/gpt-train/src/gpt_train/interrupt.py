@@ -1,4 +1,5 @@
-"""Ctrl-C during training: stop after the current step and save, however many signals come.
+"""Ctrl-C during training: stop after the current step and save, however many signals come
+(and `InterruptPerPress`, the same rule for an interactive prompt).
 
 A terminal's Ctrl-C sends SIGINT to its whole foreground process group, and a launcher in
 that group (`uv run`, torchrun) may pass it on once more, so one press can reach the trainer
@@ -99,3 +100,38 @@ def _rest_of_press(previous: Handler, last: float) -> Handler:
             raise KeyboardInterrupt
 
     return handler
+
+
+class InterruptPerPress:
+    """`with InterruptPerPress():` one KeyboardInterrupt per Ctrl-C press, however many
+    signals it arrives as (an interactive prompt: the echo of a press that stopped a reply
+    must not also end the session at the next prompt)."""
+
+    def __init__(self) -> None:
+        self.last = -math.inf
+        self.previous: Handler = None
+        self.installed = False
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        now = time.monotonic()
+        same_press, self.last = now - self.last < SAME_PRESS_S, now
+        if not same_press:
+            raise KeyboardInterrupt
+
+    def __enter__(self) -> InterruptPerPress:
+        try:
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+            self.installed = True
+        except ValueError:  # not the main thread: leave signals alone
+            pass
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self.installed:
+            previous = self.previous if self.previous is not None else signal.default_int_handler
+            signal.signal(signal.SIGINT, previous)

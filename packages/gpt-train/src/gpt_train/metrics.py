@@ -7,6 +7,7 @@ logged again), then appends: no step ever appears twice.
 from __future__ import annotations
 
 import csv
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -57,13 +58,15 @@ class MetricsLogger:
         self.file = path.open("a", newline="")
         self.writer = csv.DictWriter(self.file, fieldnames=COLUMNS, extrasaction="ignore")
 
-    def log(self, row: dict[str, Any]) -> None:
+    def log(self, row: Mapping[str, Any]) -> bool:
+        """Append the row; False (and nothing written) for a step already in the log."""
         step = int(row["step"])
         if step <= self.last_step:  # never duplicate a step
-            return
+            return False
         self.writer.writerow({k: _fmt(row.get(k)) for k in COLUMNS})
         self.file.flush()
         self.last_step = step
+        return True
 
     def close(self) -> None:
         self.file.close()

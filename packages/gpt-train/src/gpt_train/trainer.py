@@ -29,19 +29,20 @@ from tqdm import tqdm
 from gpt_train import distributed
 from gpt_train.checkpoint import Checkpointer, CheckpointError, NonFiniteWeightsError
 from gpt_train.config import TrainConfig
+from gpt_train.dashboards import RunLogger, check_available, open_run_logger
 from gpt_train.data import Dataset, ensure_data
 from gpt_train.distributed import DistInfo
 from gpt_train.errors import TrainError
 from gpt_train.explain import explain_due, explain_step
 from gpt_train.interrupt import StopOnCtrlC
 from gpt_train.loader import BatchSampler
-from gpt_train.metrics import MetricsLogger
 from gpt_train.optim import StepEngine, build_optimizer
 from gpt_train.precision import default_peak_flops, make_precision, peak_memory_mb, synchronize
 from gpt_train.pretrained import apply_init
 from gpt_train.runfolder import check_can_start, check_same_model, claim
 from gpt_train.schedule import lr_at
 from gpt_train.state import TrainResult, TrainState
+from gpt_train.threads import set_threads
 
 StepHook = Callable[[int, "Trainer"], None]
 
@@ -61,6 +62,8 @@ class Trainer:
         init: GPT | None = None,
     ) -> None:
         t = cfg.train
+        set_threads(t.threads)
+        check_available(cfg.log.backends)  # a missing dashboard package: before any output
         self.cfg, self.data, self.run_dir, self.on_step = cfg, dataset, Path(run_dir), on_step
         self.info = info if info is not None else distributed.setup(t.device)
         self.main, self.device = self.info.is_main, self.info.device
@@ -215,7 +218,8 @@ class Trainer:
         return val
 
     def _log(self, lr: float, grad_norm: float, val: float | None) -> None:
-        """A metrics.csv row and the progress bar's figures (throughput since the last row)."""
+        """A metrics row (csv and dashboards) and the progress bar's figures (throughput since
+        the last row)."""
         s = self.state
         tok_s = self._window[0] / max(self._window[1], 1e-9)
         self._window = [0.0, 0.0]
@@ -328,8 +332,9 @@ class Trainer:
         """Ctrl-C stops after this step and saves; one press may arrive as several signals."""
         return StopOnCtrlC(self.request_stop, announce=self.main)
 
-    def _open_run_folder(self) -> MetricsLogger | None:
-        """Write config.yaml and tokenizer.json, open metrics.csv, describe the run (rank 0)."""
+    def _open_run_folder(self) -> RunLogger | None:
+        """Write config.yaml and tokenizer.json, open metrics.csv and the dashboards of
+        log.backends, describe the run (rank 0: the only one that logs)."""
         if not self.main:
             return None
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -345,7 +350,7 @@ class Trainer:
         )
         print(f"run folder: {self.run_dir}")
         resume_step = self.state.step if self.resumed else None
-        return MetricsLogger(self.run_dir / "metrics.csv", resume_from=resume_step)
+        return open_run_logger(self.run_dir, self.cfg, resume_from=resume_step)
 
     def _close(self) -> None:
         self.bar.close()
