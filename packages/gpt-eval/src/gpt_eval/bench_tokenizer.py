@@ -238,7 +238,7 @@ def _print_table(results: list[dict[str, Any]]) -> None:
         print(f"{'':<22}encode: {ratios}")
     print(
         "\n(ours: BPETokenizer.encode_ordinary, which cuts texts of 64K+ characters at safe"
-        "\n line breaks and encodes the pieces on all cores; ours-1thread: the same with num_threads=1;"
+        "\n line breaks and encodes the pieces on all cores; ours-1thread: num_threads=1;"
         "\n tiktoken: a raw tiktoken.Encoding of the same ranks, encode_ordinary on one thread;"
         "\n tiktoken-batch: its encode_ordinary_batch over ~8 KB documents on all cores;"
         "\n hf: Tokenizer.encode)"
