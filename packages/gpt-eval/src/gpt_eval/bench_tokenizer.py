@@ -1,11 +1,13 @@
 """`uv run bench tokenizer`: our BPE trainer and encoder against HF tokenizers and tiktoken.
 
 For each corpus the last 10% (cut at a line break) is held out. Each trainer runs in a fresh
-subprocess on the same training text so that its peak memory (ru_maxrss) is its own:
-ours (`BPETokenizer.train_files`), HF tokenizers' BpeTrainer with the same GPT-4 pre-split
-and byte-level alphabet, and rustbpe, whose merges ours must reproduce exactly. Then the
-held-out text is encoded with our API, with a raw `tiktoken.Encoding` built from the same
-ranks, and with the HF tokenizer's single `encode`, and MB/s are compared.
+subprocess (`bench_tokenizer_worker.py`) on the same training text so that its peak memory
+is its own: ours (`BPETokenizer.train_files`), HF tokenizers' BpeTrainer with the same GPT-4
+pre-split and byte-level alphabet, and rustbpe, whose merges ours must reproduce exactly.
+Each peer runs in each of its input forms (`FORMS`) and is compared in its fastest. Then
+the held-out text is encoded with our API, with a raw `tiktoken.Encoding` of the same ranks
+(one thread, and its batch API on all cores) and with HF's `encode`; MB/s are compared.
+`--scaling` is in `bench_tokenizer_scaling.py`.
 """
 
 from __future__ import annotations
@@ -25,70 +27,9 @@ from gpt_eval.errors import EvalError
 DEFAULT_CORPORA = ["tinyshakespeare.txt=4096", "gutenberg_40.txt=16384"]
 HELD_OUT = 0.1
 
-# Runs in a fresh interpreter (python -c), importing only what the trainer needs, so that
-# ru_maxrss measures that trainer alone. argv: which, train file, vocab size, output path.
-_WORKER = r"""
-import json, re, resource, sys, time
-which, path, vocab, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
-GPT4 = (r"'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+"
-        r"| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s")
-CUT = re.compile(r"[!-~]\n(?=[!-~])")
-
-def pieces(text, size=1_000_000):
-    # The same safe line-break cuts our trainer makes, so every trainer sees equal chunks.
-    start = 0
-    while len(text) - start > size:
-        m = CUT.search(text, start + size)
-        if m is None:
-            break
-        yield text[start:m.end()]
-        start = m.end()
-    yield text[start:]
-
-if which == "ours":
-    from gpt_tokenizers import BPETokenizer
-    t0 = time.perf_counter()
-    tok = BPETokenizer.train_files([path], vocab_size=vocab)
-    seconds = time.perf_counter() - t0
-    tok.save(out)
-elif which == "hf":
-    from tokenizers import Regex, Tokenizer, models, pre_tokenizers, trainers
-    t0 = time.perf_counter()
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(GPT4), behavior="isolated"),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-    ])
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab, show_progress=False, special_tokens=[],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-    )
-    with open(path, encoding="utf-8") as f:
-        tok.train_from_iterator(pieces(f.read()), trainer=trainer)
-    seconds = time.perf_counter() - t0
-    from tokenizers import decoders
-    tok.decoder = decoders.ByteLevel()
-    tok.save(out)
-else:
-    import base64, rustbpe
-    t0 = time.perf_counter()
-    tok = rustbpe.Tokenizer()
-    with open(path, encoding="utf-8") as f:
-        tok.train_from_iterator(pieces(f.read()), vocab, pattern=GPT4)
-    seconds = time.perf_counter() - t0
-    with open(out, "w") as f:
-        for token, rank in sorted(tok.get_mergeable_ranks(), key=lambda x: x[1]):
-            f.write(base64.b64encode(bytes(token)).decode() + " " + str(rank) + "\n")
-# Linux carries the forking parent's high-water mark into ru_maxrss across exec, so the
-# bench process's own size would leak in; VmHWM belongs to this process image alone.
-try:
-    with open("/proc/self/status") as f:
-        usage = next(int(l.split()[1]) for l in f if l.startswith("VmHWM:")) / 1024
-except (OSError, StopIteration):
-    usage = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-print(json.dumps({"seconds": seconds, "peak_mb": usage, "children_peak_mb": children}))
-"""
+WORKER = Path(__file__).with_name("bench_tokenizer_worker.py")
+# Each peer in every documented input form; its fastest form is the one compared.
+FORMS = {"ours": ("train_files",), "hf": ("docs", "pieces"), "rustbpe": ("docs", "pieces")}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -111,6 +52,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--quick", action="store_true", help="tinyshakespeare at vocab 4096 only (a few seconds)"
     )
     parser.add_argument("--repeats", type=int, default=3, help="encode timings: best of N")
+    parser.add_argument(
+        "--scaling",
+        action="store_true",
+        help="train ours and HF on 1, 2 and 4 reshuffled copies of gutenberg_40 (35, 70, "
+        "140 MB) and print time and peak memory per size (takes minutes)",
+    )
+    parser.add_argument(
+        "--copies",
+        default="1,2,4",
+        help="--scaling: how many copies of the corpus each size holds (default: 1,2,4)",
+    )
 
 
 def _corpora(args: argparse.Namespace) -> list[tuple[Path, int]]:
@@ -137,9 +89,9 @@ def _split(text: str) -> tuple[str, str]:
     return first, text[len(first) :]
 
 
-def _train(which: str, path: Path, vocab: int, out: Path) -> dict[str, float]:
+def _train(which: str, form: str, path: Path, vocab: int, out: Path) -> dict[str, float]:
     proc = subprocess.run(
-        [sys.executable, "-c", _WORKER, which, str(path), str(vocab), str(out)],
+        [sys.executable, str(WORKER), which, form, str(path), str(vocab), str(out)],
         capture_output=True,
         text=True,
     )
@@ -171,6 +123,7 @@ def _best_seconds(fns: dict[str, Callable[[], object]], repeats: int) -> dict[st
 def _bench_corpus(path: Path, vocab: int, repeats: int, tmp: Path) -> dict[str, Any]:
     import tiktoken
     from gpt_tokenizers import BPETokenizer
+    from gpt_tokenizers.pretokenize import default_processes
 
     text = path.read_text(encoding="utf-8")
     train_text, held = _split(text)
@@ -183,14 +136,22 @@ def _bench_corpus(path: Path, vocab: int, repeats: int, tmp: Path) -> dict[str, 
     )
     res: dict[str, Any] = {"corpus": path.name, "vocab_size": vocab}
     runs: dict[str, dict[str, float]] = {}
-    for which in ("ours", "hf", "rustbpe"):
-        try:
-            runs[which] = _train(which, train_path, vocab, tmp / f"{path.stem}.{which}")
-        except EvalError as exc:
-            if which == "ours":
-                raise
-            print(f"  {which}: skipped ({str(exc).splitlines()[-1]})", flush=True)
+    forms: dict[str, dict[str, dict[str, float]]] = {}
+    for which, which_forms in FORMS.items():
+        for form in which_forms:
+            out = tmp / f"{path.stem}.{which}.{form}"
+            try:
+                forms.setdefault(which, {})[form] = _train(which, form, train_path, vocab, out)
+            except EvalError as exc:
+                if which == "ours":
+                    raise
+                print(f"  {which} ({form}): skipped ({str(exc).splitlines()[-1]})", flush=True)
+        if forms.get(which):  # keep the fastest form's run and output under the plain name
+            best = min(forms[which], key=lambda f: forms[which][f]["seconds"])
+            runs[which] = {**forms[which][best], "form": best}  # type: ignore[dict-item]
+            (tmp / f"{path.stem}.{which}.{best}").replace(tmp / f"{path.stem}.{which}")
     res["train"] = runs
+    res["train_forms"] = forms
 
     ours = BPETokenizer.load(tmp / f"{path.stem}.ours")
     if "rustbpe" in runs:
@@ -206,10 +167,15 @@ def _bench_corpus(path: Path, vocab: int, repeats: int, tmp: Path) -> dict[str, 
     assert raw.encode(held) == ids
     ours_1 = BPETokenizer.load(tmp / f"{path.stem}.ours")
     ours_1.num_threads = 1
+    from gpt_eval.bench_tokenizer_worker import documents
+
+    docs = list(documents(held))  # tiktoken's batch API at its best: documents, all cores
+    threads = default_processes()
     fns: dict[str, Callable[[], object]] = {
-        "ours": lambda: ours.encode(held),
-        "ours-1thread": lambda: ours_1.encode(held),
-        "tiktoken": lambda: raw.encode(held),
+        "ours": lambda: ours.encode_ordinary(held),
+        "ours-1thread": lambda: ours_1.encode_ordinary(held),
+        "tiktoken": lambda: raw.encode_ordinary(held),
+        "tiktoken-batch": lambda: raw.encode_ordinary_batch(docs, num_threads=threads),
     }
     if "hf" in runs:
         from tokenizers import Tokenizer
@@ -223,46 +189,68 @@ def _bench_corpus(path: Path, vocab: int, repeats: int, tmp: Path) -> dict[str, 
     return res
 
 
+def _rows(r: dict[str, Any]) -> list[tuple[str, str, dict[str, float]]]:
+    """(trainer, form label, run) for every form measured; the fastest form is starred."""
+    rows = []
+    for which, forms in r["train_forms"].items():
+        for form, run in forms.items():
+            star = "*" if r["train"][which]["form"] == form and len(forms) > 1 else ""
+            rows.append((which, form + star, run))
+    return rows
+
+
 def _print_table(results: list[dict[str, Any]]) -> None:
     print()
     print(
-        f"{'corpus':<22}{'vocab':>6} {'trainer':<8}{'time s':>8}{'peak MB':>9}"
+        f"{'corpus':<22}{'vocab':>6} {'trainer':<8}{'form':<12}{'time s':>8}{'peak MB':>9}"
         f"{'ratio vs HF':>13}{'mem vs HF':>11}"
     )
     for r in results:
         hf = r["train"].get("hf")
-        for which, run in r["train"].items():
+        for which, form, run in _rows(r):
             peak = run["peak_mb"] + run["children_peak_mb"]
             t_ratio = f"{run['seconds'] / hf['seconds']:.2f}x" if hf else "-"
             hf_peak = hf["peak_mb"] + hf["children_peak_mb"] if hf else 0.0
             m_ratio = f"{peak / hf_peak:.2f}x" if hf else "-"
             print(
-                f"{r['corpus']:<22}{r['vocab_size']:>6} {which:<8}{run['seconds']:>8.2f}"
+                f"{r['corpus']:<22}{r['vocab_size']:>6} {which:<8}{form:<12}{run['seconds']:>8.2f}"
                 f"{peak:>9.0f}{t_ratio:>13}{m_ratio:>11}"
             )
     print(
-        "\n(peak MB = the trainer process's own peak RSS (VmHWM) plus its largest worker's, if any)"
+        "\n(peak MB = the trainer process's own peak RSS (VmHWM) plus its largest worker's, if any;"
+        "\n form: train_files = our file API; docs = a list of ~8 KB line-aligned documents"
+        "\n (HF in batches of 1000); pieces = 1 MB pieces; * = the peer's fastest form, which"
+        "\n the ratios compare against)"
     )
-    print(f"\n{'corpus':<22}{'merges == rustbpe':>18}{'bytes/token':>24}{'encode MB/s':>52}")
+    print(f"\n{'corpus':<22}{'merges == rustbpe':>18}{'bytes/token':>26}{'encode MB/s':>52}")
     for r in results:
         bpt = " ".join(f"{k} {v:.2f}" for k, v in r["bytes_per_token"].items())
         enc = r["encode_mb_per_s"]
         mb = " ".join(f"{k} {v:.1f}" for k, v in enc.items())
         same = r.get("merges_equal_rustbpe", "-")
-        print(f"{r['corpus']:<22}{same!s:>18}{bpt:>24}{mb:>52}")
-        ratios = f"ours/tiktoken {enc['ours'] / enc['tiktoken']:.2f}x"
+        print(f"{r['corpus']:<22}{same!s:>18}{bpt:>26}{mb:>52}")
+        ratios = (
+            f"ours-1thread/tiktoken {enc['ours-1thread'] / enc['tiktoken']:.2f}x, "
+            f"ours/tiktoken-batch {enc['ours'] / enc['tiktoken-batch']:.2f}x"
+        )
         if "hf" in enc:
             ratios += f", ours/HF {enc['ours'] / enc['hf']:.2f}x"
         print(f"{'':<22}encode: {ratios}")
     print(
-        "\n(ours: BPETokenizer.encode, which cuts texts of 64K+ characters at safe line breaks"
-        "\n and encodes the pieces on all cores; ours-1thread: the same with num_threads=1;"
-        "\n tiktoken: a raw tiktoken.Encoding of the same ranks; hf: Tokenizer.encode)"
+        "\n(ours: BPETokenizer.encode_ordinary, which cuts texts of 64K+ characters at safe"
+        "\n line breaks and encodes the pieces on all cores; ours-1thread: num_threads=1;"
+        "\n tiktoken: a raw tiktoken.Encoding of the same ranks, encode_ordinary on one thread;"
+        "\n tiktoken-batch: its encode_ordinary_batch over ~8 KB documents on all cores;"
+        "\n hf: Tokenizer.encode)"
     )
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Train and encode on each corpus; print the tables; return the figures."""
+    if args.scaling:
+        from gpt_eval.bench_tokenizer_scaling import run_scaling
+
+        return run_scaling(args, _train)
     corpora = _corpora(args)
     results = []
     with tempfile.TemporaryDirectory(prefix="bench-tokenizer-") as tmp:

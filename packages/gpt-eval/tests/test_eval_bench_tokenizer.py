@@ -1,0 +1,57 @@
+"""The tokenizer benchmark's plumbing: the documents peers are fed and the scaling corpora."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from gpt_eval.bench_tokenizer_scaling import build_scaling_corpus
+from gpt_eval.bench_tokenizer_worker import GPT4, documents
+from gpt_tokenizers.patterns import resolve_pattern
+from gpt_tokenizers.pretokenize import count_text
+
+DATA = Path(__file__).resolve().parents[3] / "../shared/data"
+SHAKESPEARE = DATA / "tinyshakespeare.txt"
+
+
+def _text() -> str:
+    if not SHAKESPEARE.is_file():
+        pytest.skip("tinyshakespeare.txt not in ../shared/data")
+    return SHAKESPEARE.read_text(encoding="utf-8")
+
+
+def test_documents_are_line_aligned_and_cover_the_corpus() -> None:
+    text = _text()
+    docs = list(documents(text, 8192))
+    assert "".join(docs) == text
+    assert len(docs) > 100
+    assert all(d.endswith("\n") for d in docs[:-1])
+    assert all(len(d) >= 8192 for d in docs[:-1])
+
+
+def test_documents_keep_every_chunk_of_the_whole_text() -> None:
+    # Cutting into documents must not change what any trainer counts.
+    text = _text()[:200_000]
+    assert resolve_pattern("gpt4") == GPT4
+    whole = count_text(text, GPT4)
+    parts: Counter[str] = Counter()
+    for d in documents(text, 1000):
+        parts.update(count_text(d, GPT4))
+    assert parts == whole
+
+
+def test_scaling_corpus_holds_k_reshuffled_copies(tmp_path: Path) -> None:
+    text = _text()
+    lines = Counter(text.splitlines())
+    sizes = []
+    for k in (1, 2, 3):
+        out = tmp_path / f"c{k}.txt"
+        sizes.append(build_scaling_corpus(text, k, out, piece_chars=50_000))
+        built = out.read_text(encoding="utf-8")
+        assert Counter(built.splitlines()) == Counter({s: n * k for s, n in lines.items()})
+    one = len(text.encode("utf-8"))
+    assert sizes == [one, 2 * one, 3 * one]
+    two = (tmp_path / "c2.txt").read_text(encoding="utf-8")
+    assert two.startswith(text)
+    assert two != text + text  # the second copy is reordered
