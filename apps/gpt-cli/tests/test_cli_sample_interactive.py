@@ -95,7 +95,9 @@ def test_a_session_streams_replies_and_changes_settings(
         _reply(child, c) for c in ("/topk 5", "/topp 0.9", "/seed off", "/max 8", "/verbose on")
     )
     verbose = _reply(child, "First")
-    assert verbose.startswith("step    0  chose")  # the --verbose lines, then the text
+    # the --verbose lines (the shapes, then each step's candidates), then the text
+    assert verbose.startswith("shapes: prompt (1, 5) = (1, T)")
+    assert "\nstep    0  chose" in verbose
     assert "\n--- text ---\n" in verbose
     # Ctrl-C during a long reply stops it and the session goes on
     assert "max 100000" in _reply(child, "/verbose off") + _reply(child, "/max 100000")
