@@ -30,13 +30,11 @@ SAME_PRESS_S = 1.0  # signals this close together are one Ctrl-C
 Handler = Callable[[int, FrameType | None], object] | int | signal.Handlers | None
 
 
-class StopOnCtrlC:
-    """`with StopOnCtrlC(trainer.request_stop):` installs the handler for the block."""
+class _PerPress:
+    """A SIGINT handler for the length of a `with` block (main thread only) that calls
+    `_press()` once per Ctrl-C press, however many signals the press arrives as."""
 
-    def __init__(self, request_stop: Callable[[], None], *, announce: bool = True) -> None:
-        self.request_stop = request_stop
-        self.announce = announce
-        self.pressed = False
+    def __init__(self) -> None:
         self.last = -math.inf  # when the latest SIGINT arrived (time.monotonic)
         self.previous: Handler = None
         self.installed = False
@@ -44,8 +42,34 @@ class StopOnCtrlC:
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         now = time.monotonic()
         same_press, self.last = now - self.last < SAME_PRESS_S, now
-        if same_press:
-            return
+        if not same_press:
+            self._press()
+
+    def _press(self) -> None:
+        raise KeyboardInterrupt
+
+    def _install(self) -> None:
+        try:
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+            self.installed = True
+        except ValueError:  # not the main thread: leave signals alone
+            pass
+
+    def _uninstall(self, after: Handler) -> None:
+        if self.installed:
+            signal.signal(signal.SIGINT, after if after is not None else signal.default_int_handler)
+
+
+class StopOnCtrlC(_PerPress):
+    """`with StopOnCtrlC(trainer.request_stop):` installs the handler for the block."""
+
+    def __init__(self, request_stop: Callable[[], None], *, announce: bool = True) -> None:
+        super().__init__()
+        self.request_stop = request_stop
+        self.announce = announce
+        self.pressed = False
+
+    def _press(self) -> None:
         if not self.pressed:
             self.pressed = True
             self.request_stop()
@@ -62,11 +86,7 @@ class StopOnCtrlC:
             tqdm.write(text)
 
     def __enter__(self) -> StopOnCtrlC:
-        try:
-            self.previous = signal.signal(signal.SIGINT, self._handle)
-            self.installed = True
-        except ValueError:  # not the main thread: leave signals alone
-            pass
+        self._install()
         return self
 
     def __exit__(
@@ -75,12 +95,10 @@ class StopOnCtrlC:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if not self.installed:
-            return
         after: Handler = self.previous
         if self.pressed and exc_type is None:
             after = _rest_of_press(self.previous, self.last)
-        signal.signal(signal.SIGINT, after if after is not None else signal.default_int_handler)
+        self._uninstall(after)
 
 
 def _rest_of_press(previous: Handler, last: float) -> Handler:
@@ -102,28 +120,13 @@ def _rest_of_press(previous: Handler, last: float) -> Handler:
     return handler
 
 
-class InterruptPerPress:
+class InterruptPerPress(_PerPress):
     """`with InterruptPerPress():` one KeyboardInterrupt per Ctrl-C press, however many
     signals it arrives as (an interactive prompt: the echo of a press that stopped a reply
     must not also end the session at the next prompt)."""
 
-    def __init__(self) -> None:
-        self.last = -math.inf
-        self.previous: Handler = None
-        self.installed = False
-
-    def _handle(self, signum: int, frame: FrameType | None) -> None:
-        now = time.monotonic()
-        same_press, self.last = now - self.last < SAME_PRESS_S, now
-        if not same_press:
-            raise KeyboardInterrupt
-
     def __enter__(self) -> InterruptPerPress:
-        try:
-            self.previous = signal.signal(signal.SIGINT, self._handle)
-            self.installed = True
-        except ValueError:  # not the main thread: leave signals alone
-            pass
+        self._install()
         return self
 
     def __exit__(
@@ -132,6 +135,4 @@ class InterruptPerPress:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self.installed:
-            previous = self.previous if self.previous is not None else signal.default_int_handler
-            signal.signal(signal.SIGINT, previous)
+        self._uninstall(self.previous)
