@@ -37,7 +37,7 @@ from gpt_train.loader import BatchSampler
 from gpt_train.metrics import MetricsLogger
 from gpt_train.optim import StepEngine, build_optimizer
 from gpt_train.precision import default_peak_flops, make_precision, peak_memory_mb, synchronize
-from gpt_train.runfolder import check_can_start, check_same_model, claim
+from gpt_train.runfolder import PYTHON, Spelling, check_can_start, check_same_model, claim
 from gpt_train.schedule import lr_at
 from gpt_train.state import TrainResult, TrainState
 
@@ -358,15 +358,17 @@ def train(
     resume: bool = False,
     on_step: StepHook | None = None,
     overwrite: bool = False,
+    spelling: Spelling = PYTHON,
 ) -> TrainResult:
     """Set up (joining torchrun's process group if launched by it), prepare, train, tear down.
 
     The run folder is held for the whole call (`runfolder.claim`): a second process is
-    refused, and earlier output needs `resume` (continue) or `overwrite` (moved aside first).
+    refused, and earlier output needs `resume=True` (continue) or `overwrite=True` (moved
+    aside first); `spelling` is how a refusal names those (the CLI passes its flags).
     """
     info = distributed.setup(cfg.train.device)
     try:
-        with claim(run_dir, resume=resume, overwrite=overwrite, info=info):
+        with claim(run_dir, resume=resume, overwrite=overwrite, info=info, spelling=spelling):
             dataset = ensure_data(cfg.data, info, progress=cfg.log.progress and info.is_main)
             trainer = Trainer(cfg, dataset, run_dir, resume=resume, info=info, on_step=on_step)
             result = trainer.run()
