@@ -47,6 +47,23 @@ def test_a_folder_prepared_from_other_sources_is_refused(tmp_path: Path, source:
         ensure_data(other, DistInfo(), progress=False)
 
 
+def test_a_relative_and_an_absolute_path_are_the_same_input(
+    tmp_path: Path, source: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """configs/names.yaml names its input relative to the checkout, the tutorial absolutely."""
+    monkeypatch.chdir(tmp_path)
+    made = ensure_data(DataSection(dir="d", input=["play.txt"]), DistInfo(), False)
+    for spelled in (str(source), "./play.txt", f"../{tmp_path.name}/play.txt"):
+        again = ensure_data(DataSection(dir="d", input=[spelled]), DistInfo(), False)
+        assert again == made
+    with pytest.raises(TrainError, match=r"was prepared from"):  # the tokenizer still counts
+        ensure_data(
+            DataSection(dir="d", input=["play.txt"], tokenizer="bpe", vocab_size=300),
+            DistInfo(),
+            False,
+        )
+
+
 def test_no_data_and_no_input_says_how_to_make_some(tmp_path: Path) -> None:
     with pytest.raises(TrainError, match=r"holds no prepared data and data\.input is empty"):
         ensure_data(DataSection(dir=str(tmp_path / "none")), DistInfo())

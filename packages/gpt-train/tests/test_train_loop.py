@@ -106,7 +106,7 @@ def test_ctrl_c_saves_and_resume_continues_exactly(data_dir: Path, straight: Pat
 
 
 def test_existing_run_needs_resume(data_dir: Path, straight: Path) -> None:
-    with pytest.raises(TrainError, match="pass --resume"):
+    with pytest.raises(TrainError, match=r"pass resume=True to continue it, overwrite=True"):
         train(_cfg(data_dir), straight)
     assert train(_cfg(data_dir), straight, resume=True).status == "already finished"
     with pytest.raises(TrainError, match="different model section"):

@@ -113,9 +113,9 @@ def test_any_earlier_output_is_refused_without_resume(
         else:
             shutil.copyfile(src, dst)
     before = _digests(run)
-    with pytest.raises(TrainError, match=rf"already holds a run \({kept[0]}\); pass --resume"):
+    with pytest.raises(TrainError, match=rf"already holds a run \({kept[0]}\); pass resume=True"):
         train(_cfg(data_dir), run)
-    with pytest.raises(TrainError, match=r"nothing to resume .* pass --overwrite"):
+    with pytest.raises(TrainError, match=r"nothing to resume .* pass overwrite=True instead"):
         train(_cfg(data_dir), run, resume=True)  # no step checkpoint to continue from
     assert _digests(run) == before  # untouched either way
 

@@ -119,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         parser.error("--config is required (unless --resume with --run-dir)")
     with user_errors():
         from gpt_train.config import load_config
-        from gpt_train.runfolder import resume_config
+        from gpt_train.runfolder import CLI, resume_config
         from gpt_train.trainer import train
 
         overrides = [*args.set, *_flag_overrides(args)]
@@ -135,7 +135,14 @@ def main(argv: Sequence[str] | None = None) -> None:
             from gpt_eval.sweep.pruning import trial_hook
 
             on_step = trial_hook(cfg.log.eval_interval, cfg.train.max_steps)
-        result = train(cfg, run_dir, resume=args.resume, on_step=on_step, overwrite=args.overwrite)
+        result = train(
+            cfg,
+            run_dir,
+            resume=args.resume,
+            on_step=on_step,
+            overwrite=args.overwrite,
+            spelling=CLI,
+        )
         if int(os.environ.get("RANK", "0")) == 0:
             _report(result, run_dir)
         if result.status == "interrupted":  # on every rank: all exit alike

@@ -21,6 +21,7 @@ from gpt_train.config import DataSection
 from gpt_train.distributed import DistInfo
 from gpt_train.errors import TrainError
 from gpt_train.prepare import prepare_data, read_meta, tidy_leftovers
+from gpt_train.sources import same_inputs
 
 
 @dataclass(frozen=True)
@@ -85,8 +86,8 @@ def ensure_data(data: DataSection, info: DistInfo, progress: bool = True) -> Dat
     distributed.barrier(info)
     if (folder / "meta.json").is_file():
         dataset = Dataset.open(folder)
-        made_from = (list(dataset.inputs), dataset.tokenizer_spec)
-        if data.input and made_from != (data.input, data.tokenizer):
+        same = same_inputs(dataset.inputs, data.input)
+        if data.input and not (same and dataset.tokenizer_spec == data.tokenizer):
             raise TrainError(
                 f"data.dir {folder} was prepared from {list(dataset.inputs)} with tokenizer "
                 f"{dataset.tokenizer_spec!r}, not from data.input {data.input} with "

@@ -24,6 +24,7 @@ import socket
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -106,22 +107,37 @@ def _listing(found: list[str]) -> str:
     return ", ".join(found[:4]) + (f" and {len(found) - 4} more" if len(found) > 4 else "")
 
 
-def check_can_start(run_dir: str | Path, resume: bool) -> None:
+@dataclass(frozen=True)
+class Spelling:
+    """How the caller says "continue", "start again" and "another folder", so that a refusal
+    names what the caller can type: keywords of `train()` in Python, flags on the CLI."""
+
+    resume: str
+    overwrite: str
+    run_dir: str
+
+
+PYTHON = Spelling(resume="resume=True", overwrite="overwrite=True", run_dir="run_dir")
+CLI = Spelling(resume="--resume", overwrite="--overwrite", run_dir="--run-dir")
+
+
+def check_can_start(run_dir: str | Path, resume: bool, spelling: Spelling = PYTHON) -> None:
     """Refuse to start over earlier output, or to resume a folder with nothing to resume."""
     found = previous_output(run_dir)
     if not found:
         return
+    say = spelling
     if not resume:
         raise TrainError(
-            f"run folder {run_dir} already holds a run ({_listing(found)}); pass --resume to "
-            "continue it, --overwrite to move it aside and start again, or choose another "
-            "--run-dir"
+            f"run folder {run_dir} already holds a run ({_listing(found)}); pass {say.resume} "
+            f"to continue it, {say.overwrite} to move it aside and start again, or choose "
+            f"another {say.run_dir}"
         )
     if latest_checkpoint(Path(run_dir) / "checkpoints") is None:
         raise TrainError(
             f"nothing to resume in {run_dir}: it holds {_listing(found)} but no step "
-            "checkpoint (best/ keeps weights only); pass --overwrite instead of --resume to "
-            "move it aside and start again"
+            f"checkpoint (best/ keeps weights only); pass {say.overwrite} instead of "
+            f"{say.resume} to move it aside and start again"
         )
 
 
@@ -143,14 +159,24 @@ def move_aside(run_dir: str | Path) -> Path:
 
 
 @contextmanager
-def claim(run_dir: str | Path, *, resume: bool, overwrite: bool, info: DistInfo) -> Iterator[None]:
+def claim(
+    run_dir: str | Path,
+    *,
+    resume: bool,
+    overwrite: bool,
+    info: DistInfo,
+    spelling: Spelling = PYTHON,
+) -> Iterator[None]:
     """Hold `run_dir` for the block: lock it (rank 0), then check or move aside earlier output.
 
     Every rank learns whether rank 0 succeeded (the exchange doubles as a barrier after a
     move), so a refused folder stops the whole job instead of leaving ranks waiting.
     """
     if resume and overwrite:
-        raise TrainError("--resume and --overwrite exclude each other: continue or start again")
+        raise TrainError(
+            f"{spelling.resume} and {spelling.overwrite} exclude each other: continue or "
+            "start again"
+        )
     lock = RunFolderLock(run_dir)
     error: TrainError | None = None
     if info.is_main:
@@ -158,9 +184,10 @@ def claim(run_dir: str | Path, *, resume: bool, overwrite: bool, info: DistInfo)
             lock.acquire()
             found = previous_output(run_dir)
             if overwrite and found:
-                print(f"--overwrite: moved the earlier run in {run_dir} to {move_aside(run_dir)}")
+                moved = move_aside(run_dir)
+                print(f"{spelling.overwrite}: moved the earlier run in {run_dir} to {moved}")
             else:
-                check_can_start(run_dir, resume)
+                check_can_start(run_dir, resume, spelling)
         except TrainError as exc:
             error = exc
     if distributed.any_across(error is not None, info):

@@ -50,6 +50,17 @@ def check_inputs(inputs: Sequence[str]) -> None:
             _local_files(origin)
 
 
+def input_key(origin: str) -> str:
+    """What identifies an input: a URL as written, a local path resolved, so that
+    `names.txt`, `./names.txt` and its absolute path count as the same input."""
+    return origin if is_url(origin) else str(Path(origin).expanduser().resolve())
+
+
+def same_inputs(a: Sequence[str], b: Sequence[str]) -> bool:
+    """Whether two input lists name the same documents in the same order."""
+    return [input_key(o) for o in a] == [input_key(o) for o in b]
+
+
 def resolve_sources(
     inputs: Sequence[str],
     work_dir: Path,

@@ -39,7 +39,7 @@ from gpt_train.loader import BatchSampler
 from gpt_train.optim import StepEngine, build_optimizer
 from gpt_train.precision import default_peak_flops, make_precision, peak_memory_mb, synchronize
 from gpt_train.pretrained import apply_init
-from gpt_train.runfolder import check_can_start, check_same_model, claim
+from gpt_train.runfolder import PYTHON, Spelling, check_can_start, check_same_model, claim
 from gpt_train.schedule import lr_at
 from gpt_train.state import TrainResult, TrainState
 from gpt_train.threads import set_threads
@@ -376,18 +376,18 @@ def train(
     resume: bool = False,
     on_step: StepHook | None = None,
     overwrite: bool = False,
+    spelling: Spelling = PYTHON,
 ) -> TrainResult:
     """Set up (joining torchrun's process group if launched by it), prepare, train, tear down.
-
-    The run folder is held for the whole call (`runfolder.claim`): a second process is
-    refused, and earlier output needs `resume` (continue) or `overwrite` (moved aside first).
-    """
+    The run folder is held for the whole call (`runfolder.claim`): a second process is refused,
+    and earlier output needs `resume=True` (continue) or `overwrite=True` (moved aside first);
+    `spelling` is how a refusal names those (the CLI passes its flags)."""
     info = distributed.setup(cfg.train.device)
     try:
         cfg, pre = apply_init(cfg)  # before the run folder is touched: errors leave none
         if pre is not None and info.is_main:
             print(f"initial weights: {pre.source} ({pre.model.num_parameters():,} parameters)")
-        with claim(run_dir, resume=resume, overwrite=overwrite, info=info):
+        with claim(run_dir, resume=resume, overwrite=overwrite, info=info, spelling=spelling):
             dataset = ensure_data(cfg.data, info, progress=cfg.log.progress and info.is_main)
             init = pre.model if pre is not None else None
             trainer = Trainer(
