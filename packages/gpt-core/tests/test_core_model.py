@@ -162,7 +162,7 @@ def test_too_long_input_is_a_clear_error() -> None:
     n_layers=st.integers(1, 2),
     pos=st.sampled_from(["learned", "rope"]),
     norm=st.sampled_from(["layernorm", "rmsnorm"]),
-    mlp=st.sampled_from(["gelu", "relu", "swiglu"]),
+    mlp=st.sampled_from(["gelu", "relu", "relu2", "swiglu"]),
     attention=st.sampled_from(["sdpa", "manual"]),
     bias=st.booleans(),
     tie=st.booleans(),

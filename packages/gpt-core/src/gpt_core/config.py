@@ -80,7 +80,7 @@ NonNegative = Annotated[float, Bound(ge=0)]
 Fraction = Annotated[float, Bound(ge=0, lt=1)]  # in [0, 1)
 PosEncoding = Literal["learned", "rope"]
 Norm = Literal["layernorm", "rmsnorm"]
-MLPKind = Literal["gelu", "relu", "swiglu"]
+MLPKind = Literal["gelu", "relu", "relu2", "swiglu"]
 Attention = Literal["sdpa", "manual"]
 
 

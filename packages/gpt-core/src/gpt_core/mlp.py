@@ -23,7 +23,7 @@ gelu_tanh: Callable[[torch.Tensor], torch.Tensor] = functools.partial(F.gelu, ap
 
 
 class MLP(nn.Module):
-    """d_model -> hidden -> d_model with an activation in between (GELU or ReLU)."""
+    """d_model -> hidden -> d_model with an activation in between (GELU, ReLU or ReLU squared)."""
 
     def __init__(self, config: GPTConfig, activation: Callable[[torch.Tensor], torch.Tensor]):
         super().__init__()
@@ -49,9 +49,15 @@ class SwiGLU(nn.Module):
         return linear(self.proj, F.silu(linear(self.gate, x)) * linear(self.up, x))
 
 
+def relu_squared(x: torch.Tensor) -> torch.Tensor:
+    """ReLU(x)**2: a cheap activation that trains faster than GELU at small scale."""
+    return torch.square(F.relu(x))
+
+
 MLPS: dict[str, Callable[[GPTConfig], nn.Module]] = {
     "gelu": lambda c: MLP(c, gelu_tanh),
     "relu": lambda c: MLP(c, F.relu),
+    "relu2": lambda c: MLP(c, relu_squared),
     "swiglu": SwiGLU,
 }
 
