@@ -3,7 +3,7 @@ UV ?= uv
 SRC := packages/*/src apps/*/src
 TESTS := conftest.py $(wildcard tests/*.py packages/*/tests/*.py apps/*/tests/*.py)
 
-.PHONY: check sync lint format-check format typecheck layers test coverage bench clean
+.PHONY: check sync lint format-check format typecheck layers test coverage bench pdf clean
 
 check: sync lint format-check typecheck layers test
 
@@ -34,6 +34,10 @@ coverage:
 
 bench:
 	$(UV) run --locked bench all
+
+# docs/gptkit-tutorial.pdf: the tutorial and the theory, typeset (pandoc + typst from PyPI).
+pdf:
+	OMP_NUM_THREADS=1 $(UV) run --locked --group docs python scripts/build_pdf.py
 
 clean:
 	rm -rf .mypy_cache .ruff_cache .pytest_cache .import_linter_cache htmlcov .coverage dist build

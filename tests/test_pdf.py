@@ -1,0 +1,143 @@
+"""`make pdf`: the tutorial and the theory as one PDF, read back with pypdf.
+
+The book is built once (a tiny run is trained for its figures) and each test reads what a
+reader would see: the chapter titles, typeset equations, the embedded figures, links that
+work on paper, a sane length; and a missing doc is refused in one line.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+import torch
+from pypdf import PdfReader
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "scripts" / "build_pdf.py"
+DOCS = [ROOT / "docs" / "tutorial.md", ROOT / "docs" / "theory.md"]
+STEPS = 30  # enough for a loss curve with a few validation points
+
+
+def _script() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("build_pdf", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _flat(text: str) -> str:
+    """Text with every run of whitespace as one space (PDF text breaks lines anywhere)."""
+    return " ".join(text.split())
+
+
+def _title(doc: Path) -> str:
+    return doc.read_text(encoding="utf-8").splitlines()[0].removeprefix("# ").strip()
+
+
+@pytest.fixture(scope="module")
+def book(tmp_path_factory: pytest.TempPathFactory) -> PdfReader:
+    out = tmp_path_factory.mktemp("pdf") / "book.pdf"
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a tiny model: one thread is fastest on a busy machine
+    try:
+        rc = _script().main(["--out", str(out), "--steps", str(STEPS)])
+    finally:
+        torch.set_num_threads(threads)
+    assert rc == 0
+    return PdfReader(out)
+
+
+@pytest.fixture(scope="module")
+def pages(book: PdfReader) -> list[str]:
+    return [_flat(p.extract_text()) for p in book.pages]
+
+
+def test_each_doc_is_a_chapter_that_starts_a_page(pages: list[str]) -> None:
+    for doc in DOCS:
+        title = _flat(_title(doc))
+        assert any(p.startswith(title) for p in pages), f"no page starts with {title!r}"
+    contents = next(p for p in pages if p.startswith("Contents"))
+    assert all(_flat(_title(d)) in contents for d in DOCS)
+
+
+def test_equations_are_typeset_not_left_as_tex(pages: list[str]) -> None:
+    text = " ".join(pages)
+    # Math italic letters (U+1D44E...) only come from typeset math.
+    assert "Attention(𝑄, 𝐾, 𝑉" in text
+    assert "softmax" in text and "RMSNorm(𝑥)" in text
+    for tex in ("\\frac", "\\mathrm", "$$", "\\left", "\\sqrt"):
+        assert tex not in text
+
+
+def test_code_blocks_keep_their_lines(book: PdfReader) -> None:
+    text = "\n".join(p.extract_text() for p in book.pages)
+    assert "from gpt_tokenizers import CharTokenizer\n" in text
+    assert "chars = CharTokenizer.from_text(text, eos=True)" in text
+
+
+def test_the_figures_of_a_real_run_are_embedded_with_their_captions(
+    book: PdfReader, pages: list[str]
+) -> None:
+    tutorial = DOCS[0].read_text(encoding="utf-8")
+    captions = re.findall(r"<!-- pdf-figure: \S+ \| (.+?) -->", tutorial)
+    assert len(captions) == 2  # the loss curve and the attention map
+    with_images = [i for i, page in enumerate(book.pages) if len(page.images) > 0]
+    images = [im for i in with_images for im in book.pages[i].images]
+    assert len(images) >= 2
+    assert all(min(im.image.size) > 200 for im in images if im.image is not None)
+    for n, caption in enumerate(captions, start=1):
+        hits = [i for i, p in enumerate(pages) if f"Figure {n}: {_flat(caption)}" in p]
+        assert hits, f"caption of figure {n} missing"
+        assert set(hits) <= set(with_images)  # the caption sits with its picture
+
+
+def test_links_jump_inside_the_book_or_to_the_web(book: PdfReader) -> None:
+    internal, uris = 0, []
+    for page in book.pages:
+        for annot in page.get("/Annots") or []:
+            a = annot.get_object()
+            if a.get("/Subtype") != "/Link":
+                continue
+            action = a.get("/A")
+            if action is not None and action.get_object().get("/S") == "/URI":
+                uris.append(str(action.get_object()["/URI"]))
+            else:
+                internal += 1
+    assert internal >= 1  # the tutorial's link to theory.md now goes to the Theory chapter
+    assert [u for u in uris if "://" not in u and not u.startswith("mailto:")] == []
+
+
+def test_page_count_is_sane(book: PdfReader) -> None:
+    assert 5 <= len(book.pages) <= 200
+
+
+def test_a_missing_doc_is_one_line_and_writes_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "book.pdf"
+    out.write_bytes(b"an earlier build")
+    missing = tmp_path / "nowhere.md"
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--docs", str(DOCS[0]), str(missing), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        f"error: {missing}: no such file (the PDF is built from tutorial.md, nowhere.md)"
+    ]
+    assert out.read_bytes() == b"an earlier build"
+
+
+def test_help_says_what_it_builds() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0
+    assert "--out" in proc.stdout and "docs/tutorial.md" in proc.stdout
