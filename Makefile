@@ -1,6 +1,7 @@
 # `make check` is the test command CI runs: lint, format check, types, layering, tests.
 UV ?= uv
 SRC := packages/*/src apps/*/src
+SCRIPTS := $(wildcard scripts/*.py)
 TESTS := conftest.py $(wildcard tests/*.py packages/*/tests/*.py apps/*/tests/*.py)
 
 .PHONY: check sync lint format-check format typecheck layers test coverage bench pdf clean
@@ -21,7 +22,7 @@ format:
 	$(UV) run --locked ruff check --fix .
 
 typecheck:
-	$(UV) run --locked mypy $(SRC) $(TESTS)
+	$(UV) run --locked mypy $(SRC) $(SCRIPTS) $(TESTS)
 
 layers:
 	$(UV) run --locked lint-imports

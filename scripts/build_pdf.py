@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCS = (ROOT / "docs" / "tutorial.md", ROOT / "docs" / "theory.md")
 OUT = ROOT / "docs" / "gptkit-tutorial.pdf"
 TITLE = "gptkit: a tutorial and the theory"
+SUBTITLE = "Train, sample and study GPT language models from first principles"
 # GitHub-flavoured Markdown as the docs are written, with $...$ / $$...$$ math, and an image
 # alone in its paragraph becoming a numbered figure with its alt text as caption.
 MARKDOWN = "gfm+tex_math_dollars+implicit_figures"
@@ -33,9 +34,10 @@ FIGURE_MARK = re.compile(r"^<!--\s*pdf-figure:\s*(?P<name>[^|]+?)\s*\|\s*(?P<cap
 # pandoc's Typst writer still spells a few math symbols the way typst versions before 0.14
 # did; typst now refuses them ("unknown symbol modifier").
 TYPST_SYMBOLS = {"dot.circle": "dot.o"}
-# ... and turns TeX's small spaces \! (-3/18 em) and \; (5/18 em) into -1 em and 0 em, which
-# makes `\mathrm{softmax}\!\left(` overprint; said as explicit widths it converts right.
-TEX_SPACES = {r"\!": r"\hspace{-0.17em}", r"\;": r"\hspace{0.28em}"}
+# ... and rounds TeX's spaces to whole ems: \! (-3/18 em) becomes -1 em, which overprints
+# `\mathrm{softmax}\!\left(`, and \; (5/18 em) 0 em. Drop the first (a cosmetic kern) and
+# say the second as \: (4/18 em), which Typst has a name for (med).
+TEX_SPACES = {r"\!": "", r"\;": r"\:"}
 # Set before the body: chapters start on a new page, code blocks stand out and wrap.
 PREAMBLE = """\
 #show heading.where(level: 1): it => { pagebreak(weak: true); it }
@@ -105,7 +107,9 @@ def draw_figures(run_dir: Path, figures: Path) -> dict[str, Path]:
     drawn = plot_runs([run_dir], figures)
     run = load_run(run_dir)
     prompt = DEFAULT_NAMES.read_text(encoding="utf-8")[: run.model.config.max_seq_len]
-    drawn.append(save_prompt_attention(run, run.tokenizer.encode(prompt), figures / "attention.png"))
+    drawn.append(
+        save_prompt_attention(run, run.tokenizer.encode(prompt), figures / "attention.png")
+    )
     return {p.name: p for p in drawn}
 
 
@@ -157,8 +161,9 @@ def fix_targets(doc: Path, ast: Ast, chapters: Sequence[Path], work: Path) -> As
             el["c"][1][0] = chapter_id(doc)  # the chapter heading, whatever its wording
             titled = True
         elif kind == "Math":
-            for old, new in TEX_SPACES.items():
-                el["c"][1] = re.sub(rf"(?<!\\){re.escape(old)}", lambda _: new, el["c"][1])
+            for old, new in TEX_SPACES.items():  # not after a backslash: "\\;" is a line break
+                template = new.replace("\\", "\\\\")
+                el["c"][1] = re.sub(rf"(?<!\\){re.escape(old)}", template, el["c"][1])
         elif kind == "Link":
             attr, inlines, (target, title) = el["c"]
             split = urlsplit(target)
@@ -197,8 +202,11 @@ def to_typst(docs: Sequence[Path], texts: Sequence[str], work: Path) -> str:
         ast = json.loads(pypandoc.convert_text(text, "json", format=MARKDOWN))
         blocks.extend(fix_targets(doc, ast, docs, work)["blocks"])
     ast["blocks"] = blocks
-    ast["meta"] = {"title": {"t": "MetaString", "c": TITLE}}
-    source = pypandoc.convert_text(
+    ast["meta"] = {
+        "title": {"t": "MetaString", "c": TITLE},
+        "subtitle": {"t": "MetaString", "c": SUBTITLE},
+    }
+    source: str = pypandoc.convert_text(
         json.dumps(ast),
         "typst",
         format="json",
@@ -239,7 +247,7 @@ def build(docs: Sequence[Path], out: Path, work: Path, steps: int) -> Path:
 
     check_docs(docs)
     start = time.perf_counter()
-    step(f"[1/4] training a tiny run on the names ({steps} steps, CPU) in {work / 'runs' / 'names'}")
+    step(f"[1/4] training a tiny run on the names ({steps} steps, CPU) in {work / 'runs'}")
     run_dir = train_tiny_run(work, steps)
     step(f"[2/4] drawing its loss curve and attention map in {work / 'figures'}")
     figures = draw_figures(run_dir, work / "figures")
