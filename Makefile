@@ -1,7 +1,7 @@
 # `make check` is the test command CI runs: lint, format check, types, layering, tests.
 UV ?= uv
 SRC := packages/*/src apps/*/src
-TESTS := conftest.py $(wildcard tests/*.py packages/*/tests/*.py apps/*/tests/*.py)
+TESTS := conftest.py $(wildcard tests/*.py packages/*/tests/*.py apps/*/tests/*.py scripts/*.py)
 
 .PHONY: check sync lint format-check format typecheck layers test coverage bench clean
 

@@ -34,6 +34,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import pytest
 from gpt_cli import train
@@ -158,8 +159,11 @@ class PythonSession:
         )
         self.replies: queue.Queue[str] = queue.Queue()
         assert self.proc.stdout is not None
-        stdout = self.proc.stdout
-        threading.Thread(target=lambda: [self.replies.put(r) for r in stdout], daemon=True).start()
+        threading.Thread(target=self._read, args=(self.proc.stdout,), daemon=True).start()
+
+    def _read(self, stdout: IO[str]) -> None:
+        for reply in stdout:
+            self.replies.put(reply)
 
     def run(self, code: str, name: str) -> tuple[bool, str]:
         """Run one cell; (whether it raised nothing, what it printed or the traceback)."""
@@ -191,7 +195,10 @@ def python_session(cwd: Path, env: dict[str, str]) -> Iterator[PythonSession]:
         session.close()
 
 
-def run_command(argv: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def run_command(
+    argv: list[str], cwd: Path, env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """One command of a shell block, run in the clone."""
     return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 
 
