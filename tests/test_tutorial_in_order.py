@@ -233,6 +233,7 @@ def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return fresh_clone(tmp_path_factory.mktemp("tutorial") / "gptkit")
 
 
+@pytest.mark.slow  # about 80 s of CPU: three commands and one Python session
 def test_tutorial_runs_in_order_in_a_fresh_clone_and_its_cells_rerun(clone: Path) -> None:
     blocks = tutorial_blocks(TUTORIAL.read_text(encoding="utf-8"))
     assert {b.lang for b in blocks} >= {"python", "bash"}, "the tutorial lost its blocks"
