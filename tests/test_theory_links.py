@@ -53,9 +53,21 @@ def free() -> None:
 '''
 
 
-def test_every_theory_link_points_at_the_symbol_it_names() -> None:
-    found = [p for link in links.code_links(THEORY) for p in links.problems(link)]
+def _documents() -> list[Path]:
+    """Every Markdown document of the repository that a reader follows links from."""
+    return sorted(
+        [*REPO_ROOT.glob("docs/*.md"), *REPO_ROOT.glob("*.md"), *REPO_ROOT.glob("*/*/README.md")]
+    )
+
+
+@pytest.mark.parametrize("doc", _documents(), ids=lambda p: p.relative_to(REPO_ROOT).as_posix())
+def test_every_code_link_points_at_the_symbol_it_names(doc: Path) -> None:
+    found = [p for link in links.code_links(doc) for p in links.problems(link)]
     assert found == [], "\n".join(found)
+
+
+def test_theory_has_its_code_links() -> None:
+    assert len(links.code_links(THEORY)) >= 30
 
 
 def test_every_concept_section_links_to_its_code() -> None:
