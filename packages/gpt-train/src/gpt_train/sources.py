@@ -87,7 +87,8 @@ def _local_files(origin: str) -> list[Path]:
     if p.is_file():
         return [p]
     if not p.is_dir():
-        raise TrainError(f"input not found: {origin} (expected a file, folder or URL)")
+        where = "" if p.is_absolute() else f"; relative to the current folder {Path.cwd()}"
+        raise TrainError(f"input not found: {origin} (expected a file, folder or URL{where})")
     files = sorted(
         f
         for f in p.rglob("*")
