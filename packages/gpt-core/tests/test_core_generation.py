@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Generator
+from typing import Any, cast
 
 import pytest
 import torch
 from gpt_core import GPT, ConfigError, GPTConfig, SamplingConfig, generate, stream
+from gpt_core.decode import direct_attributes
+from gpt_core.generation import GenerationStep
 from gpt_core.sampling import filter_logits, sample_next
 
 
@@ -147,6 +150,40 @@ def test_generation_restores_training_mode() -> None:
     model = model_for(dropout=0.1).train()
     gen(model, torch.zeros(1, 2, dtype=torch.long), 2)
     assert model.training
+
+
+def test_generation_leaves_the_model_as_it_found_it() -> None:
+    """Decoding reads members as plain attributes while it runs (direct_attributes); the
+    model's own attributes, parameters and behaviour are unchanged afterwards, also when a
+    stream is abandoned part-way or a parameter is replaced meanwhile."""
+    model = model_for()
+    before = {id(m): dict(vars(m)) for m in model.modules()}
+    weights = {k: v.clone() for k, v in model.state_dict().items()}
+    prompt = torch.zeros(1, 2, dtype=torch.long)
+    first = gen(model, prompt, 6)
+    steps = cast(
+        Generator[GenerationStep, None, None],
+        stream(model, prompt, SamplingConfig(max_new_tokens=6, temperature=0)),
+    )
+    next(steps)
+    steps.close()  # abandoned part-way
+    assert {id(m): dict(vars(m)) for m in model.modules()} == before
+    assert all(torch.equal(v, weights[k]) for k, v in model.state_dict().items())
+    assert "qkv" not in vars(model.blocks[0].attn)  # registered, not a leftover copy
+    assert torch.equal(gen(model, prompt, 6), first)
+
+
+def test_members_replaced_while_attributes_are_direct_stay_replaced() -> None:
+    model = model_for()
+    head = torch.nn.Linear(32, 50, bias=False)
+    with direct_attributes(model):
+        model.lm_head = head
+        model.norm_f.weight = torch.nn.Parameter(torch.full((32,), 2.0))
+        assert model.lm_head is head
+        assert float(model.norm_f.weight[0]) == 2.0
+    assert dict(model.named_children())["lm_head"] is head
+    assert float(model.norm_f.weight[0]) == 2.0
+    assert float(model.state_dict()["norm_f.weight"][0]) == 2.0
 
 
 @pytest.mark.parametrize(

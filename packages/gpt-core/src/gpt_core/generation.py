@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import torch
 
 from gpt_core.config import ConfigError
-from gpt_core.decode import DecodeStep, has_hooks
+from gpt_core.decode import DecodeStep, direct_attributes, has_hooks
 from gpt_core.model import GPT
 from gpt_core.sampling import sample_next
 
@@ -161,7 +161,8 @@ def stream(
     was_training = model.training
     model.eval()  # no dropout while sampling
     try:
-        with torch.inference_mode():
+        # direct_attributes: plain attribute reads in every forward while decoding
+        with torch.inference_mode(), direct_attributes(model):
             yield from _decode(model, idx, sampling, use_cache, return_probs)
     finally:
         model.train(was_training)
