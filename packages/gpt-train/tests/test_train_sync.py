@@ -79,8 +79,8 @@ def test_compiled_training_compiles_once(
     data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Over steps with evaluation, logging, a checkpoint and gradient accumulation. Dynamo
-    decides guards (and so recompiles) before any backend runs, so the eager backend (no code generation)
-    shows what inductor would do, without minutes of C++ compilation on a small CPU."""
+    decides guards (and so recompiles) before any backend runs, so the eager backend (no code
+    generation) shows what inductor would do, without minutes of C++ builds on a small CPU."""
     import torch._dynamo as dynamo
 
     monkeypatch.setattr(torch, "compile", functools.partial(torch.compile, backend="eager"))
