@@ -6,6 +6,7 @@
 #      MFU against the GPU's dense bf16 peak, peak memory.
 # Usage: scripts/gpu_check.sh [OUT_DIR]    (default runs/gpu_check; the figures go to
 # OUT_DIR/bench_train_gpt2.json and OUT_DIR/gpu_check.log). Exit 0 when both parts pass.
+# Needs the project's environment on the GPU machine (`uv sync --locked` with a CUDA torch).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-runs/gpu_check}"
@@ -21,11 +22,11 @@ uv run python -c "import torch; print('torch', torch.__version__, '|', torch.cud
 start=$SECONDS
 
 echo "== GPU tests: pytest -m gpu ==" | tee -a "$log"
-timeout 270 env OMP_NUM_THREADS=1 uv run pytest -m gpu -q -rs -p no:cacheprovider 2>&1 | tee -a "$log"
+timeout 240 env OMP_NUM_THREADS=1 uv run pytest -m gpu -q -rs -p no:cacheprovider 2>&1 | tee -a "$log"
 tests=${PIPESTATUS[0]}
 
 echo "== bench train --device cuda --shape gpt2 --precision bf16 --compile ==" | tee -a "$log"
-timeout 180 uv run bench train --device cuda --shape gpt2 --precision bf16 --compile \
+timeout 200 uv run bench train --device cuda --shape gpt2 --precision bf16 --compile \
     --rounds 2 --steps 20 --json "$out/bench_train_gpt2.json" 2>&1 | tee -a "$log"
 bench=${PIPESTATUS[0]}
 
