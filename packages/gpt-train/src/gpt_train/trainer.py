@@ -45,7 +45,7 @@ from gpt_train.state import TrainResult, TrainState
 from gpt_train.threads import set_threads
 from gpt_train.window import StepWindow, due
 
-StepHook = Callable[[int, "Trainer"], None]
+StepHook = Callable[[int, "Trainer"], None]  # state.train_loss: as of the last sync step
 
 
 class Trainer:
