@@ -104,7 +104,7 @@ class StepWindow:
         loss is the mean over ranks, as every rank must see the same figures and stop alike."""
         loss = distributed.mean_across(self.loss.float(), self.info)
         bad_step = self.bad_step
-        if self.info.enabled:  # the first bad step on any rank, and that step's loss summed
+        if self.info.enabled:  # the first bad step on any rank (its loss: averaged below)
             bad_step = bad_step.clone()
             dist.all_reduce(bad_step, op=dist.ReduceOp.MIN)
         bad_loss = torch.where(self.bad_step == bad_step, self.bad_loss, 0.0)
