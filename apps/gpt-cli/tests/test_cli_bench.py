@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 from gpt_cli import bench
 
 
@@ -96,3 +97,14 @@ def test_a_missing_bench_module_is_a_clean_error(
         bench.main(["attention"])
     assert exc.value.code == 3
     assert "not yet available" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error without CUDA")
+def test_bench_train_on_cuda_without_cuda_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        bench.main(["train", "--device", "cuda", "--shape", "gpt2", "--precision", "bf16"])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "error: bench train --device cuda: no CUDA device is available here "
+        "(torch.cuda.is_available() is False); use --device cpu"
+    ]

@@ -102,8 +102,11 @@ class StepEngine:
                 scaler.scale(loss / n).backward()
         return total / n
 
-    def update(self) -> float:
-        """Unscale, clip (or just measure) the gradient norm, step, and clear gradients."""
+    def update(self) -> torch.Tensor:
+        """Unscale, clip (or just measure) the gradient norm, step, and clear gradients;
+        returns the norm as a device tensor (reading it would wait for the step: the loop
+        reads it at log steps only). Nothing here reads the device back, except the fp16
+        GradScaler's overflow check."""
         scaler = self.precision.scaler
         scaler.unscale_(self.optimizer)
         max_norm = self.grad_clip if self.grad_clip > 0 else math.inf
@@ -111,4 +114,4 @@ class StepEngine:
         scaler.step(self.optimizer)  # skipped by the scaler if fp16 gradients overflowed
         scaler.update()
         self.optimizer.zero_grad(set_to_none=True)
-        return float(norm)
+        return norm.detach()

@@ -69,11 +69,18 @@ def make_precision(name: str, device_type: str) -> Precision:
 # Dense peak FLOP/s per device (no sparsity), for MFU. The CPU figure is what a large fp32
 # matmul reaches on the 2-core development machine; set train.peak_flops for yours.
 CPU_PEAK_FLOPS = 180e9
+# The first fragment found in the lower-cased device name wins, so specific names come first
+# ("h100 pcie" before "h100", "l40s" before "l40" before "l4").
 _CUDA_PEAKS: list[tuple[str, float, float]] = [  # (name fragment, bf16/fp16, fp32 / tf32)
-    ("h200", 989e12, 494e12),
-    ("h100", 989e12, 494e12),
+    ("h200", 989e12, 494e12),  # and GH200
+    ("h100 pcie", 756e12, 378e12),
+    ("h100 nvl", 835e12, 418e12),
+    ("h100", 989e12, 494e12),  # SXM (reported as "NVIDIA H100 80GB HBM3")
+    ("h800", 989e12, 494e12),
     ("a100", 312e12, 156e12),
+    ("a800", 312e12, 156e12),
     ("l40s", 362e12, 183e12),
+    ("l40", 181e12, 90.5e12),
     ("a10", 125e12, 62.5e12),
     ("l4", 121e12, 60e12),
     ("4090", 165e12, 82.6e12),
@@ -83,14 +90,20 @@ _CUDA_PEAKS: list[tuple[str, float, float]] = [  # (name fragment, bf16/fp16, fp
 ]
 
 
+def cuda_peak_flops(device_name: str, precision: str) -> float:
+    """The dense peak FLOP/s of a CUDA device by its name (torch.cuda.get_device_name) for
+    a precision; 0 when the device is not in the table."""
+    name = device_name.lower()
+    for fragment, half, single in _CUDA_PEAKS:
+        if fragment in name:
+            return half if precision in ("bf16", "fp16") else single
+    return 0.0
+
+
 def default_peak_flops(device: str, precision: str) -> float:
     """A best-effort peak for MFU; 0 when unknown (MFU is then left empty)."""
     if device.startswith("cuda") and torch.cuda.is_available():
-        name = torch.cuda.get_device_name(torch.device(device)).lower()
-        for fragment, half, single in _CUDA_PEAKS:
-            if fragment in name:
-                return half if precision in ("bf16", "fp16") else single
-        return 0.0
+        return cuda_peak_flops(torch.cuda.get_device_name(torch.device(device)), precision)
     if device == "cpu":
         return CPU_PEAK_FLOPS
     return 0.0

@@ -32,6 +32,18 @@ class TrainState:
     val_loss: float | None = None  # of the last evaluation
     rng: RngStates | None = None  # every rank's generator states at the last save
 
+    def result(self, run_dir: Path, status: str, elapsed_s: float) -> TrainResult:
+        """How the run ended, as `train` returns it."""
+        return TrainResult(
+            run_dir=run_dir,
+            step=self.step,
+            status=status,
+            train_loss=self.train_loss,
+            val_loss=self.val_loss,
+            best_val_loss=self.best_val_loss,
+            elapsed_s=elapsed_s,
+        )
+
 
 @dataclass(frozen=True, kw_only=True)
 class TrainResult:

@@ -37,14 +37,15 @@ from gpt_train.explain import explain_due, explain_step
 from gpt_train.interrupt import StopOnCtrlC
 from gpt_train.loader import BatchSampler
 from gpt_train.optim import StepEngine, build_optimizer
-from gpt_train.precision import default_peak_flops, make_precision, peak_memory_mb, synchronize
+from gpt_train.precision import default_peak_flops, make_precision, peak_memory_mb
 from gpt_train.pretrained import apply_init
 from gpt_train.runfolder import PYTHON, Spelling, check_can_start, check_same_model, claim
 from gpt_train.schedule import lr_at
 from gpt_train.state import TrainResult, TrainState
 from gpt_train.threads import set_threads
+from gpt_train.window import StepWindow, due
 
-StepHook = Callable[[int, "Trainer"], None]
+StepHook = Callable[[int, "Trainer"], None]  # state.train_loss: as of the last sync step
 
 
 class Trainer:
@@ -104,9 +105,8 @@ class Trainer:
             model = DistributedDataParallel(model, device_ids=ids)
         self.model = model
         self.engine = StepEngine(model, self.optimizer, self.precision, cfg.optim.grad_clip)
-        self._sync = synchronize(self.device)
         self._clock = (time.perf_counter(), self.state.elapsed_s)  # run() restarts it
-        self._window = [0.0, 0.0]  # tokens and seconds since the last metrics row
+        self.window = StepWindow(self.device, self.info)  # read on the host at sync steps only
 
     def _sampler(self, split: str, grad_accum: int) -> BatchSampler:
         t = self.cfg.train
@@ -155,21 +155,21 @@ class Trainer:
         try:
             with self._sigint_saves():
                 while state.step < max_steps:
-                    lr, grad_norm = self._train_step()
-                    last = state.step == max_steps
-                    val = None
-                    if state.step % log.eval_interval == 0 or last:
-                        val = self._evaluate_and_keep_best()
-                    if val is not None or state.step % log.log_interval == 0 or last:
+                    lr = self._train_step()
+                    do = due(state.step, log, max_steps)
+                    grad_norm = self._flush() if do.sync else 0.0  # ordinary steps read nothing
+                    val = self._evaluate_and_keep_best() if do.evaluate else None
+                    if do.log:
                         self._log(lr, grad_norm, val)
                     self.bar.update(1)
-                    if state.step % log.checkpoint_interval == 0 or last:
+                    if do.save:
                         last_saved = self._checkpoint()
-                    if log.sample_interval and state.step % log.sample_interval == 0:
+                    if do.sample:
                         self._sample()
                     if self.on_step is not None:
                         self.on_step(state.step, self)
-                    if distributed.any_across(self.stop_requested, self.info):
+                    ask = do.sync or not self.info.enabled  # all-reduced under DDP: sync steps
+                    if ask and distributed.any_across(self.stop_requested, self.info):
                         status = "interrupted"
                         break
                 if status == "interrupted" and last_saved != state.step:
@@ -178,25 +178,29 @@ class Trainer:
             self._close()
         return self._result(status)
 
-    def _train_step(self) -> tuple[float, float]:
-        """One optimizer step at the scheduled learning rate; returns (lr, grad norm)."""
+    def _train_step(self) -> float:
+        """One optimizer step at the scheduled learning rate, queued on the device without
+        reading anything back (see gpt_train.window); returns the lr."""
         lr = lr_at(self.state.step, self.cfg.optim, self.cfg.train.max_steps)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        t0 = time.perf_counter()
+        self.window.begin()
         with self._explaining():
-            batches = self.train_data.next()
-            loss = float(distributed.mean_across(self.engine.forward_backward(batches), self.info))
-            if not math.isfinite(loss):
-                self._diverged(f"non-finite training loss ({loss}) at step {self.state.step + 1}")
+            loss = self.engine.forward_backward(self.train_data.next())
             grad_norm = self.engine.update()
-        self._sync()
-        self._window[0] += self.tokens_per_step
-        self._window[1] += time.perf_counter() - t0
         self.state.step += 1
         self.state.tokens_seen += self.tokens_per_step
-        self.state.train_loss = loss
-        return lr, grad_norm
+        self.window.record(self.state.step, loss, grad_norm, self.tokens_per_step)
+        return lr
+
+    def _flush(self) -> float:
+        """Read the device-side figures (a sync step): stop on a non-finite loss, naming its
+        step, before anything is evaluated or saved; returns the gradient norm."""
+        f = self.window.flush()
+        if f.bad_step is not None:
+            self._diverged(f"non-finite training loss ({f.bad_loss}) at step {f.bad_step}")
+        self.state.train_loss = f.loss
+        return f.grad_norm
 
     def _explaining(self) -> contextlib.AbstractContextManager[None]:
         """A look inside the coming step when log.explain_* ask for it (rank 0 only)."""
@@ -221,8 +225,7 @@ class Trainer:
         """A metrics row (csv and dashboards) and the progress bar's figures (throughput since
         the last row)."""
         s = self.state
-        tok_s = self._window[0] / max(self._window[1], 1e-9)
-        self._window = [0.0, 0.0]
+        tok_s = self.window.take_throughput()
         per_device = tok_s / self.info.world_size
         mfu = self.raw_model.estimate_mfu(per_device, self.peak_flops) if self.peak_flops else None
         if self.logger is not None:
@@ -247,6 +250,8 @@ class Trainer:
 
     def _checkpoint(self) -> int:
         """Save a full checkpoint of the current step (all ranks); returns the step."""
+        if self.window.pending:  # a stop between sync steps
+            self._flush()
         self.state.elapsed_s = self.elapsed()
         try:
             self.checkpointer.save(self.state)
@@ -358,16 +363,7 @@ class Trainer:
             self.logger.close()
 
     def _result(self, status: str) -> TrainResult:
-        s = self.state
-        return TrainResult(
-            run_dir=self.run_dir,
-            step=s.step,
-            status=status,
-            train_loss=s.train_loss,
-            val_loss=s.val_loss,
-            best_val_loss=s.best_val_loss,
-            elapsed_s=self.elapsed(),
-        )
+        return self.state.result(self.run_dir, status, self.elapsed())
 
 
 def train(
