@@ -12,12 +12,15 @@ pattern whose matches span such a line break would see the pieces separately.)
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import multiprocessing.pool
+import operator
 import os
 import re
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import compress, repeat
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +28,7 @@ import regex
 from tqdm import tqdm
 
 from gpt_tokenizers.errors import TokenizerError
+from gpt_tokenizers.patterns import PATTERNS
 
 PIECE_CHARS = 4_000_000  # target size of one unit of work (characters or bytes)
 PARALLEL_MIN = 3_000_000  # below this much text, one process is faster than a pool
@@ -32,6 +36,8 @@ PARALLEL_MIN = 3_000_000  # below this much text, one process is faster than a p
 # ASCII non-space before the newline; after it, the same without '/' (0x2f).
 _SAFE_CUT = re.compile(r"[!-~]\n(?=[!-.0-~])")
 _SAFE_CUT_BYTES = re.compile(rb"[!-~]\n(?=[!-.0-~])")
+# Patterns under which `_count_by_words` gives the chunks of `findall` (see there).
+_WORD_SAFE = frozenset(PATTERNS.values())
 _compiled: dict[tuple[str, tuple[str, ...]], tuple[regex.Pattern[str], regex.Pattern[str] | None]]
 _compiled = {}
 
@@ -54,11 +60,57 @@ def _regexes(
 def count_text(text: str, pattern: str, specials: tuple[str, ...] = ()) -> Counter[str]:
     """Count the chunks of one text; special-token text is removed (it is never merged)."""
     split_re, special_re = _regexes(pattern, specials)
+    count_part = _count_by_words if pattern in _WORD_SAFE else _count_by_regex
     if special_re is None or not any(s in text for s in specials):
-        return Counter(split_re.findall(text))
+        return count_part(text, split_re)
     counts: Counter[str] = Counter()
     for part in special_re.split(text):
-        counts.update(split_re.findall(part))
+        counts.update(count_part(part, split_re))
+    return counts
+
+
+def _count_by_regex(text: str, split_re: regex.Pattern[str]) -> Counter[str]:
+    return Counter(split_re.findall(text))
+
+
+def _count_by_words(text: str, split_re: regex.Pattern[str]) -> Counter[str]:
+    """The chunks of `text`, counted by splitting only its distinct space-led words.
+
+    Under the built-in patterns no chunk holds a non-space character followed by a space,
+    and none looks behind, so the text may be cut before every space that follows a
+    non-space character and each piece split on its own. `str.split` and `Counter` do
+    that cut in C; the regex (the slow part, per chunk) then runs once per distinct piece
+    instead of once per chunk of the text. A space after whitespace is no such cut (in
+    "a \n b" the chunks depend on the whole run), so those pieces are joined back first.
+    """
+    words = text.split(" ")
+    # Pieces after which the next space is not a cut: empty ones (two spaces in a row) and
+    # those ending in whitespace (str.isspace covers all of the regex's \s, and more).
+    tails: Iterator[str] = map(operator.getitem, words, repeat(slice(-1, None)))
+    joins = list(compress(itertools.count(1), map(operator.not_, map(str.strip, tails))))
+    if joins and joins[-1] == len(words):
+        joins.pop()  # the last piece has no space after it
+    lead = 0  # pieces joined onto the first one, which has no space in front
+    while lead < len(joins) and joins[lead] == lead + 1:
+        lead += 1
+    first = " ".join(words[: lead + 1])
+    for i in joins[lead:]:  # left to right, so a run of joins builds up in the last piece
+        words[i] = f"{words[i - 1]} {words[i]}"
+        words[i - 1] = ""  # joined: an empty piece is otherwise always joined, but the last
+    distinct = Counter(words[lead + 1 :])
+    del distinct[""]
+    counts = Counter(split_re.findall(first))
+    if len(words) > lead + 1 and not words[-1]:
+        counts[" "] += 1  # the text ends in a space after a non-space
+    get, findall = counts.get, split_re.findall
+    for word, n in distinct.items():
+        # " word" is one chunk under every built-in pattern: skip the regex for it.
+        if word.isalpha() and word.isascii() and (len(word) == 1 or word[1:].islower()):
+            chunk = " " + word
+            counts[chunk] = get(chunk, 0) + n
+        else:
+            for chunk in findall(" " + word):
+                counts[chunk] = get(chunk, 0) + n
     return counts
 
 
