@@ -12,15 +12,12 @@ pattern whose matches span such a line break would see the pieces separately.)
 
 from __future__ import annotations
 
-import itertools
 import multiprocessing
 import multiprocessing.pool
-import operator
 import os
 import re
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from itertools import compress, repeat
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +35,13 @@ _SAFE_CUT = re.compile(r"[!-~]\n(?=[!-.0-~])")
 _SAFE_CUT_BYTES = re.compile(rb"[!-~]\n(?=[!-.0-~])")
 # Patterns under which `_count_by_words` gives the chunks of `findall` (see there).
 _WORD_SAFE = frozenset(PATTERNS.values())
+# Patterns under which a chunk never runs past a newline into a non-space other than "/"
+# (o200k's punctuation takes "/" after newlines), and a text ending in a newline splits as
+# it does in context: a run of whitespace ending in a newline is one chunk either way (not
+# under GPT-2, where `\s++$` makes it one chunk at the end but two before a word).
+_LINE_SAFE = frozenset([PATTERNS["gpt4"], PATTERNS["o200k"]])
+_SPACE_AFTER_SPACE = re.compile(r"\s(?= )")  # str.isspace() whitespace, as re's \s is
+_AFTER_NEWLINE = re.compile(r"(?<=\n)(?=[^\s/])")
 _compiled: dict[tuple[str, tuple[str, ...]], tuple[regex.Pattern[str], regex.Pattern[str] | None]]
 _compiled = {}
 
@@ -84,12 +88,16 @@ def _count_by_words(text: str, split_re: regex.Pattern[str]) -> Counter[str]:
     "a \n b" the chunks depend on the whole run), so those pieces are joined back first.
     """
     words = text.split(" ")
-    # Pieces after which the next space is not a cut: empty ones (two spaces in a row) and
-    # those ending in whitespace (str.isspace covers all of the regex's \s, and more).
-    tails: Iterator[str] = map(operator.getitem, words, repeat(slice(-1, None)))
-    joins = list(compress(itertools.count(1), map(operator.not_, map(str.strip, tails))))
-    if joins and joins[-1] == len(words):
-        joins.pop()  # the last piece has no space after it
+    # A space after whitespace (re's \s is str.isspace, which covers all of the regex's
+    # \s) is no cut: the piece after it is joined to the one before. Found in C; piece
+    # k + 1 follows the k-th space (from 0).
+    joins: list[int] = []
+    k, at = 0, 0
+    for m in _SPACE_AFTER_SPACE.finditer(text):
+        space = m.end()
+        k += text.count(" ", at, space)
+        at = space
+        joins.append(k + 1)
     lead = 0  # pieces joined onto the first one, which has no space in front
     while lead < len(joins) and joins[lead] == lead + 1:
         lead += 1
@@ -102,14 +110,29 @@ def _count_by_words(text: str, split_re: regex.Pattern[str]) -> Counter[str]:
     counts = Counter(split_re.findall(first))
     if len(words) > lead + 1 and not words[-1]:
         counts[" "] += 1  # the text ends in a space after a non-space
+    pieces: dict[str, int] = {}
+    if split_re.pattern in _LINE_SAFE:
+        # Cut again after each newline that a non-space other than "/" follows (see
+        # _LINE_SAFE): most distinct words are "end.\nStart" across a line break.
+        pget, cut = pieces.get, _AFTER_NEWLINE.split
+        for word, n in distinct.items():
+            if "\n" in word:
+                for piece in cut(" " + word):
+                    pieces[piece] = pget(piece, 0) + n
+            else:
+                piece = " " + word
+                pieces[piece] = pget(piece, 0) + n
+    else:
+        pieces = {" " + word: n for word, n in distinct.items()}
     get, findall = counts.get, split_re.findall
-    for word, n in distinct.items():
-        # " word" is one chunk under every built-in pattern: skip the regex for it.
+    for piece, n in pieces.items():
+        # A run of ASCII letters, all lower case after the first, after an optional space
+        # is one chunk under every built-in pattern: skip the regex for it.
+        word = piece[1:] if piece[0] == " " else piece
         if word.isalpha() and word.isascii() and (len(word) == 1 or word[1:].islower()):
-            chunk = " " + word
-            counts[chunk] = get(chunk, 0) + n
+            counts[piece] = get(piece, 0) + n
         else:
-            for chunk in findall(" " + word):
+            for chunk in findall(piece):
                 counts[chunk] = get(chunk, 0) + n
     return counts
 
