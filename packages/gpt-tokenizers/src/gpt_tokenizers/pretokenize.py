@@ -22,13 +22,14 @@ from pathlib import Path
 from typing import Any
 
 import regex
-from tqdm import tqdm
 
+from gpt_tokenizers._progress import progress
 from gpt_tokenizers.errors import TokenizerError
 from gpt_tokenizers.patterns import PATTERNS
 
 PIECE_CHARS = 4_000_000  # target size of one unit of work (characters or bytes)
 PARALLEL_MIN = 3_000_000  # below this much text, one process is faster than a pool
+WORD_SLICE_CHARS = 1 << 18  # `_count_by_words` splits a text in slices of about this size
 
 # ASCII non-space before the newline; after it, the same without '/' (0x2f).
 _SAFE_CUT = re.compile(r"[!-~]\n(?=[!-.0-~])")
@@ -77,16 +78,11 @@ def _count_by_regex(text: str, split_re: regex.Pattern[str]) -> Counter[str]:
     return Counter(split_re.findall(text))
 
 
-def _count_by_words(text: str, split_re: regex.Pattern[str]) -> Counter[str]:
-    """The chunks of `text`, counted by splitting only its distinct space-led words.
-
-    Under the built-in patterns no chunk holds a non-space character followed by a space,
-    and none looks behind, so the text may be cut before every space that follows a
-    non-space character and each piece split on its own. `str.split` and `Counter` do
-    that cut in C; the regex (the slow part, per chunk) then runs once per distinct piece
-    instead of once per chunk of the text. A space after whitespace is no such cut (in
-    "a \n b" the chunks depend on the whole run), so those pieces are joined back first.
-    """
+def _split_words(
+    text: str, distinct: Counter[str], counts: Counter[str], split_re: regex.Pattern[str]
+) -> None:
+    """Add the space-led pieces of `text` (without their space) to `distinct`, and the
+    chunks of its first piece, which has no space in front, to `counts`."""
     words = text.split(" ")
     # A space after whitespace (re's \s is str.isspace, which covers all of the regex's
     # \s) is no cut: the piece after it is joined to the one before. Found in C; piece
@@ -105,11 +101,28 @@ def _count_by_words(text: str, split_re: regex.Pattern[str]) -> Counter[str]:
     for i in joins[lead:]:  # left to right, so a run of joins builds up in the last piece
         words[i] = f"{words[i - 1]} {words[i]}"
         words[i - 1] = ""  # joined: an empty piece is otherwise always joined, but the last
-    distinct = Counter(words[lead + 1 :])
+    distinct.update(words[lead + 1 :])
     del distinct[""]
-    counts = Counter(split_re.findall(first))
+    counts.update(split_re.findall(first))
     if len(words) > lead + 1 and not words[-1]:
         counts[" "] += 1  # the text ends in a space after a non-space
+
+
+def _count_by_words(text: str, split_re: regex.Pattern[str]) -> Counter[str]:
+    """The chunks of `text`, counted by splitting only its distinct space-led words.
+
+    Under the built-in patterns no chunk holds a non-space character followed by a space,
+    and none looks behind, so the text may be cut before every space that follows a
+    non-space character and each piece split on its own. `str.split` and `Counter` do
+    that cut in C; the regex (the slow part, per chunk) then runs once per distinct piece
+    instead of once per chunk of the text. A space after whitespace is no such cut (in
+    "a \n b" the chunks depend on the whole run), so those pieces are joined back first.
+    """
+    distinct: Counter[str] = Counter()
+    counts: Counter[str] = Counter()
+    # In slices (cut where every pattern allows), so the pieces of only one are held at once.
+    for piece in safe_pieces(text, WORD_SLICE_CHARS):
+        _split_words(piece, distinct, counts, split_re)
     pieces: dict[str, int] = {}
     if split_re.pattern in _LINE_SAFE:
         # Cut again after each newline that a non-space other than "/" follows (see
@@ -232,8 +245,8 @@ def _run(
     (characters for texts) and shows the unique chunks so far."""
     counts: Counter[str] = Counter()
     unit = "B" if total is not None else "char"
-    with tqdm(
-        total=total, desc="counting chunks", unit=unit, unit_scale=True, disable=not show_progress
+    with progress(
+        show_progress, total=total, desc="counting chunks", unit=unit, unit_scale=True
     ) as bar:
 
         def add(result: tuple[dict[str, int], int]) -> None:

@@ -38,8 +38,7 @@ from collections.abc import Callable, Iterable, Sequence
 from itertools import pairwise
 from typing import Any
 
-from tqdm import tqdm
-
+from gpt_tokenizers._progress import progress
 from gpt_tokenizers._runs import LongChunks
 from gpt_tokenizers.errors import TokenizerError
 from gpt_tokenizers.patterns import resolve_pattern
@@ -227,7 +226,7 @@ def train_merges(
     heappop, heappush = heapq.heappop, heapq.heappush
 
     merges: list[tuple[int, int]] = []
-    bar = tqdm(total=num_merges, desc="merges", unit="merge", disable=not show_progress)
+    bar = progress(show_progress, total=num_merges, desc="merges", unit="merge")
     for k in range(num_merges):
         if k % PROGRESS_EVERY == 0:
             bar.update(k - bar.n)
