@@ -200,7 +200,9 @@ def train_merges(
     # exactly as a merge does, in C.
     words: list[str] = []
     counts: list[int] = []
-    where: dict[int, list[int]] = {}  # pair -> the short chunks that held it (see above)
+    # pair -> the short chunks that held it (see above); a pair first seen in one chunk
+    # only is stored as that chunk's index, not a list (most are: it saves memory).
+    where: dict[int, int | list[int]] = {}
     get = pair_counts.get
     for chunk, count in chunks:
         if len(chunk) < 2 or count <= 0:  # a single byte has no pair to merge
@@ -215,11 +217,13 @@ def train_merges(
         for key in keys:
             pair_counts[key] = get(key, 0) + count
         for key in set(keys):
-            lst = where.get(key)
-            if lst is None:
-                where[key] = [i]
+            held = where.get(key)
+            if held is None:
+                where[key] = i
+            elif isinstance(held, int):
+                where[key] = [held, i]
             else:
-                lst.append(i)
+                held.append(i)
 
     heap = [(-c << shift2) | key for key, c in pair_counts.items()]
     heapq.heapify(heap)
@@ -255,9 +259,9 @@ def train_merges(
         created = long.merge(key, new, pair_counts)  # new pairs in long chunks
         new_counts: dict[int, int] = {}
         new_where: dict[int, list[int]] = {}
-        _merge_short(
-            words, counts, where.pop(key, ()), a, b, new, shift, pair_counts, new_counts, new_where
-        )
+        held = where.pop(key, None)
+        visit: Iterable[int] = () if held is None else (held,) if isinstance(held, int) else held
+        _merge_short(words, counts, visit, a, b, new, shift, pair_counts, new_counts, new_where)
         del pair_counts[key]
         if not created:  # the common case: no long chunk holds the pair
             for nkey, c in new_counts.items():
