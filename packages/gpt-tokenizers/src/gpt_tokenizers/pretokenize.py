@@ -8,6 +8,10 @@ alternative, `[\\r\\n/]*`, runs on through newlines and slashes). No built-in pa
 a match that crosses such a point, so the chunks equal those of the uncut text; the tests
 check this for every built-in pattern over all short contexts around a cut. (A custom
 pattern whose matches span such a line break would see the pieces separately.)
+
+Under the built-in patterns a text is split by the regex only in its distinct space-led
+words (`_count_by_words`): the regex costs about a thousand instructions per character,
+`str.split` and `Counter` far less, and most words repeat.
 """
 
 from __future__ import annotations

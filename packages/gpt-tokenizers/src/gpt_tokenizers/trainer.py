@@ -7,11 +7,15 @@ smallest (left id, right id) wins, the rule rustbpe and HF tokenizers use. Merge
 id 256 + k. Pairs never cross chunk boundaries.
 
 Why it is fast in pure Python:
-- each unique chunk is stored once (a list of ids) with its count;
+- each unique chunk is stored once with its count, as a str with one character per id
+  (chr(id)): a merge finds and rewrites its pair with `str.find` / `str.replace` in C,
+  which scan left to right without overlap exactly as a merge does, and since the new id
+  is fresh, its characters in the rewritten chunk are exactly the merged occurrences;
 - pair counts live in a dict keyed by one int, (left << shift) | right, cheaper to hash
   than a tuple; the same int orders pairs exactly like (left, right);
 - `where` maps a pair to the chunks that contained it when it appeared, so a merge visits
-  only those chunks (stale entries are skipped cheaply);
+  only those chunks (stale entries are skipped by one `str.find`); a chunk with one
+  occurrence of the pair, the common case, takes a shorter path;
 - a heap holds (-count, pair) packed into one int, so its smallest entry is the highest
   count and, among equal counts, the smallest (left, right): the tie rule above, which
   `reference_trainer.py` states as `min(stats, key=lambda p: (-stats[p], p))`. Entries
