@@ -16,6 +16,7 @@ words (`_count_by_words`): the regex costs about a thousand instructions per cha
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import multiprocessing.pool
 import os
@@ -142,15 +143,19 @@ def _count_by_words(text: str, split_re: regex.Pattern[str]) -> Counter[str]:
     else:
         pieces = {" " + word: n for word, n in distinct.items()}
     get, findall = counts.get, split_re.findall
+    once: list[str] = []  # pieces seen once: split and counted together, in C
     for piece, n in pieces.items():
         # A run of ASCII letters, all lower case after the first, after an optional space
         # is one chunk under every built-in pattern: skip the regex for it.
         word = piece[1:] if piece[0] == " " else piece
         if word.isalpha() and word.isascii() and (len(word) == 1 or word[1:].islower()):
             counts[piece] = get(piece, 0) + n
+        elif n == 1:
+            once.append(piece)
         else:
             for chunk in findall(piece):
                 counts[chunk] = get(chunk, 0) + n
+    counts.update(itertools.chain.from_iterable(map(findall, once)))
     return counts
 
 
