@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -18,11 +19,15 @@ from gpt_tokenizers.pretokenize import count_files, count_text, count_texts
 CUT_ALPHABET = "aAs1 \t\r\n.'/"
 
 
-def _strings(max_len: int) -> list[str]:
+def _strings_of(alphabet: str, max_len: int) -> list[str]:
     out = [""]
     for _ in range(max_len):
-        out += [s + c for s in out if len(s) == len(out[-1]) for c in CUT_ALPHABET]
+        out += [s + c for s in out if len(s) == len(out[-1]) for c in alphabet]
     return out
+
+
+def _strings(max_len: int) -> list[str]:
+    return _strings_of(CUT_ALPHABET, max_len)
 
 
 @pytest.mark.parametrize("name", sorted(PATTERNS))
@@ -70,3 +75,26 @@ def test_threaded_encode_and_file_counts_equal_tiktoken_across_cuts(
     whole = count_text(text, PATTERNS[name])
     assert count_files([path], PATTERNS[name], processes=2) == whole
     assert count_texts(text, PATTERNS[name], processes=2) == whole
+
+
+# Spaces and newlines next to every kind of neighbour: letters (ASCII of each case,
+# non-ASCII), a digit, punctuation ("/" is o200k's after newlines), and whitespace of
+# several kinds, the non-ASCII ones included.
+WORD_ALPHABET = "aAé1 .'/\t\r\n\xa0\u3000"
+
+
+@pytest.mark.parametrize("name", sorted(PATTERNS))
+def test_counting_by_distinct_words_equals_splitting_the_whole_text(name: str) -> None:
+    # count_text splits only the distinct space-led words (cut again after newlines under
+    # gpt4 and o200k) of a text (see _count_by_words):
+    # every string of up to 4 characters, and a book-like text, counts as the plain split.
+    split = regex.compile(PATTERNS[name]).findall
+    for text in [*_strings_of(WORD_ALPHABET, 4), "Said he,\n\n  'Tis a  1.5\t  day.  \n"]:
+        assert count_text(text, PATTERNS[name]) == Counter(split(text)), repr(text)
+
+
+def test_str_isspace_covers_the_regex_whitespace() -> None:
+    # _count_by_words joins a piece to the next when it ends in str.isspace() whitespace;
+    # that is only safe if everything the patterns' \s matches is among it.
+    everything = "".join(chr(c) for c in range(0x110000) if not 0xD800 <= c < 0xE000)
+    assert all(ch.isspace() for ch in regex.findall(r"\s", everything))

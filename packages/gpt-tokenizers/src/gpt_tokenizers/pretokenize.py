@@ -8,10 +8,15 @@ alternative, `[\\r\\n/]*`, runs on through newlines and slashes). No built-in pa
 a match that crosses such a point, so the chunks equal those of the uncut text; the tests
 check this for every built-in pattern over all short contexts around a cut. (A custom
 pattern whose matches span such a line break would see the pieces separately.)
+
+Under the built-in patterns a text is split by the regex only in its distinct space-led
+words (`_count_by_words`): the regex costs about a thousand instructions per character,
+`str.split` and `Counter` far less, and most words repeat.
 """
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import multiprocessing.pool
 import os
@@ -22,16 +27,27 @@ from pathlib import Path
 from typing import Any
 
 import regex
-from tqdm import tqdm
 
+from gpt_tokenizers._progress import progress
 from gpt_tokenizers.errors import TokenizerError
+from gpt_tokenizers.patterns import PATTERNS
 
 PIECE_CHARS = 4_000_000  # target size of one unit of work (characters or bytes)
 PARALLEL_MIN = 3_000_000  # below this much text, one process is faster than a pool
+WORD_SLICE_CHARS = 1 << 18  # `_count_by_words` splits a text in slices of about this size
 
 # ASCII non-space before the newline; after it, the same without '/' (0x2f).
 _SAFE_CUT = re.compile(r"[!-~]\n(?=[!-.0-~])")
 _SAFE_CUT_BYTES = re.compile(rb"[!-~]\n(?=[!-.0-~])")
+# Patterns under which `_count_by_words` gives the chunks of `findall` (see there).
+_WORD_SAFE = frozenset(PATTERNS.values())
+# Patterns under which a chunk never runs past a newline into a non-space other than "/"
+# (o200k's punctuation takes "/" after newlines), and a text ending in a newline splits as
+# it does in context: a run of whitespace ending in a newline is one chunk either way (not
+# under GPT-2, where `\s++$` makes it one chunk at the end but two before a word).
+_LINE_SAFE = frozenset([PATTERNS["gpt4"], PATTERNS["o200k"]])
+_SPACE_AFTER_SPACE = re.compile(r"\s(?= )")  # str.isspace() whitespace, as re's \s is
+_AFTER_NEWLINE = re.compile(r"(?<=\n)(?=[^\s/])")
 _compiled: dict[tuple[str, tuple[str, ...]], tuple[regex.Pattern[str], regex.Pattern[str] | None]]
 _compiled = {}
 
@@ -54,11 +70,92 @@ def _regexes(
 def count_text(text: str, pattern: str, specials: tuple[str, ...] = ()) -> Counter[str]:
     """Count the chunks of one text; special-token text is removed (it is never merged)."""
     split_re, special_re = _regexes(pattern, specials)
+    count_part = _count_by_words if pattern in _WORD_SAFE else _count_by_regex
     if special_re is None or not any(s in text for s in specials):
-        return Counter(split_re.findall(text))
+        return count_part(text, split_re)
     counts: Counter[str] = Counter()
     for part in special_re.split(text):
-        counts.update(split_re.findall(part))
+        counts.update(count_part(part, split_re))
+    return counts
+
+
+def _count_by_regex(text: str, split_re: regex.Pattern[str]) -> Counter[str]:
+    return Counter(split_re.findall(text))
+
+
+def _split_words(
+    text: str, distinct: Counter[str], counts: Counter[str], split_re: regex.Pattern[str]
+) -> None:
+    """Add the space-led pieces of `text` (without their space) to `distinct`, and the
+    chunks of its first piece, which has no space in front, to `counts`."""
+    words = text.split(" ")
+    # A space after whitespace (re's \s is str.isspace, which covers all of the regex's
+    # \s) is no cut: the piece after it is joined to the one before. Found in C; piece
+    # k + 1 follows the k-th space (from 0).
+    joins: list[int] = []
+    k, at = 0, 0
+    for m in _SPACE_AFTER_SPACE.finditer(text):
+        space = m.end()
+        k += text.count(" ", at, space)
+        at = space
+        joins.append(k + 1)
+    lead = 0  # pieces joined onto the first one, which has no space in front
+    while lead < len(joins) and joins[lead] == lead + 1:
+        lead += 1
+    first = " ".join(words[: lead + 1])
+    for i in joins[lead:]:  # left to right, so a run of joins builds up in the last piece
+        words[i] = f"{words[i - 1]} {words[i]}"
+        words[i - 1] = ""  # joined: an empty piece is otherwise always joined, but the last
+    distinct.update(words[lead + 1 :])
+    del distinct[""]
+    counts.update(split_re.findall(first))
+    if len(words) > lead + 1 and not words[-1]:
+        counts[" "] += 1  # the text ends in a space after a non-space
+
+
+def _count_by_words(text: str, split_re: regex.Pattern[str]) -> Counter[str]:
+    """The chunks of `text`, counted by splitting only its distinct space-led words.
+
+    Under the built-in patterns no chunk holds a non-space character followed by a space,
+    and none looks behind, so the text may be cut before every space that follows a
+    non-space character and each piece split on its own. `str.split` and `Counter` do
+    that cut in C; the regex (the slow part, per chunk) then runs once per distinct piece
+    instead of once per chunk of the text. A space after whitespace is no such cut (in
+    "a \n b" the chunks depend on the whole run), so those pieces are joined back first.
+    """
+    distinct: Counter[str] = Counter()
+    counts: Counter[str] = Counter()
+    # In slices (cut where every pattern allows), so the pieces of only one are held at once.
+    for piece in safe_pieces(text, WORD_SLICE_CHARS):
+        _split_words(piece, distinct, counts, split_re)
+    pieces: dict[str, int] = {}
+    if split_re.pattern in _LINE_SAFE:
+        # Cut again after each newline that a non-space other than "/" follows (see
+        # _LINE_SAFE): most distinct words are "end.\nStart" across a line break.
+        pget, cut = pieces.get, _AFTER_NEWLINE.split
+        for word, n in distinct.items():
+            if "\n" in word:
+                for piece in cut(" " + word):
+                    pieces[piece] = pget(piece, 0) + n
+            else:
+                piece = " " + word
+                pieces[piece] = pget(piece, 0) + n
+    else:
+        pieces = {" " + word: n for word, n in distinct.items()}
+    get, findall = counts.get, split_re.findall
+    once: list[str] = []  # pieces seen once: split and counted together, in C
+    for piece, n in pieces.items():
+        # A run of ASCII letters, all lower case after the first, after an optional space
+        # is one chunk under every built-in pattern: skip the regex for it.
+        word = piece[1:] if piece[0] == " " else piece
+        if word.isalpha() and word.isascii() and (len(word) == 1 or word[1:].islower()):
+            counts[piece] = get(piece, 0) + n
+        elif n == 1:
+            once.append(piece)
+        else:
+            for chunk in findall(piece):
+                counts[chunk] = get(chunk, 0) + n
+    counts.update(itertools.chain.from_iterable(map(findall, once)))
     return counts
 
 
@@ -157,8 +254,8 @@ def _run(
     (characters for texts) and shows the unique chunks so far."""
     counts: Counter[str] = Counter()
     unit = "B" if total is not None else "char"
-    with tqdm(
-        total=total, desc="counting chunks", unit=unit, unit_scale=True, disable=not show_progress
+    with progress(
+        show_progress, total=total, desc="counting chunks", unit=unit, unit_scale=True
     ) as bar:
 
         def add(result: tuple[dict[str, int], int]) -> None:

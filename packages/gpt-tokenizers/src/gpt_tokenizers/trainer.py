@@ -7,11 +7,15 @@ smallest (left id, right id) wins, the rule rustbpe and HF tokenizers use. Merge
 id 256 + k. Pairs never cross chunk boundaries.
 
 Why it is fast in pure Python:
-- each unique chunk is stored once (a list of ids) with its count;
+- each unique chunk is stored once with its count, as a str with one character per id
+  (chr(id)): a merge finds and rewrites its pair with `str.find` / `str.replace` in C,
+  which scan left to right without overlap exactly as a merge does, and since the new id
+  is fresh, its characters in the rewritten chunk are exactly the merged occurrences;
 - pair counts live in a dict keyed by one int, (left << shift) | right, cheaper to hash
   than a tuple; the same int orders pairs exactly like (left, right);
 - `where` maps a pair to the chunks that contained it when it appeared, so a merge visits
-  only those chunks (stale entries are skipped cheaply);
+  only those chunks (stale entries are skipped by one `str.find`); a chunk with one
+  occurrence of the pair, the common case, takes a shorter path;
 - a heap holds (-count, pair) packed into one int, so its smallest entry is the highest
   count and, among equal counts, the smallest (left, right): the tie rule above, which
   `reference_trainer.py` states as `min(stats, key=lambda p: (-stats[p], p))`. Entries
@@ -35,10 +39,10 @@ import sys
 import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
+from itertools import pairwise
 from typing import Any
 
-from tqdm import tqdm
-
+from gpt_tokenizers._progress import progress
 from gpt_tokenizers._runs import LongChunks
 from gpt_tokenizers.errors import TokenizerError
 from gpt_tokenizers.patterns import resolve_pattern
@@ -96,6 +100,90 @@ def train_bpe(
     return train_merges(chunks, num_merges, show_progress=verbose), pat, specials
 
 
+def _merge_short(
+    words: list[str],
+    counts: list[int],
+    visit: Iterable[int],
+    a: int,
+    b: int,
+    new: int,
+    shift: int,
+    pair_counts: dict[int, int],
+    new_counts: dict[int, int],
+    new_where: dict[int, list[int]],
+) -> None:
+    """Merge (a, b) into `new` in the short chunks `visit` (stale ones are skipped): drop
+    the counts of the pairs the merge breaks from `pair_counts` and count the pairs it
+    makes (all holding `new`) in `new_counts`, with the chunks they are in, in `new_where`.
+    """
+    ab, n_chr = chr(a) + chr(b), chr(new)
+    left_key, right_key = a, b << shift  # | left << shift, | right
+    nget = new_counts.get
+    wget = new_where.get
+    for i in visit:
+        w = words[i]
+        p = w.find(ab)
+        if p < 0:
+            continue  # stale index entry: the pair left this chunk in an earlier merge
+        c = counts[i]
+        if w.find(ab, p + 2) < 0:
+            # The common case, one occurrence: its neighbours are old ids, and the (at most
+            # two) pairs it makes are distinct and new to this chunk.
+            words[i] = w.replace(ab, n_chr)
+            if p:
+                lc = ord(w[p - 1])
+                pair_counts[(lc << shift) | left_key] -= c
+                nkey = (lc << shift) | new
+                new_counts[nkey] = nget(nkey, 0) + c
+                lst = wget(nkey)
+                if lst is None:
+                    new_where[nkey] = [i]
+                else:
+                    lst.append(i)
+            if p + 2 < len(w):
+                rc = ord(w[p + 2])
+                pair_counts[right_key | rc] -= c
+                nkey = (new << shift) | rc
+                new_counts[nkey] = nget(nkey, 0) + c
+                lst = wget(nkey)
+                if lst is None:
+                    new_where[nkey] = [i]
+                else:
+                    lst.append(i)
+            continue
+        # `new` is a fresh id, so its characters in the rewritten chunk are exactly the
+        # merged occurrences, and their neighbours tell which pairs broke and which formed.
+        w = words[i] = w.replace(ab, n_chr)
+        last = len(w) - 1
+        q = w.find(n_chr)
+        made: list[int] = []
+        while q >= 0:
+            if q > 0:
+                left = w[q - 1]
+                if left != n_chr:  # (new, new) is made once, as the right side of the first
+                    lc = ord(left)
+                    pair_counts[(lc << shift) | left_key] -= c
+                    made.append((lc << shift) | new)
+            if q < last:
+                right = w[q + 1]
+                if right == n_chr:
+                    pair_counts[right_key | a] -= c  # the (b, a) between two occurrences
+                    made.append((new << shift) | new)
+                    q += 1
+                    continue
+                rc = ord(right)
+                pair_counts[right_key | rc] -= c
+                made.append((new << shift) | rc)
+            q = w.find(n_chr, q + 1)
+        for nkey in made:
+            new_counts[nkey] = nget(nkey, 0) + c
+            lst = wget(nkey)
+            if lst is None:
+                new_where[nkey] = [i]
+            elif lst[-1] != i:
+                lst.append(i)
+
+
 def train_merges(
     chunks: Iterable[tuple[bytes, int]],
     num_merges: int,
@@ -111,39 +199,42 @@ def train_merges(
 
     pair_counts: dict[int, int] = {}
     long = LongChunks(shift)
-    words: list[list[int]] = []
+    # A short chunk is a str with one character per id (chr(id)): finding and replacing a
+    # pair are then `str.find` and `str.replace`, which scan left to right without overlap
+    # exactly as a merge does, in C.
+    words: list[str] = []
     counts: list[int] = []
+    # pair -> the short chunks that held it (see above); a pair first seen in one chunk
+    # only is stored as that chunk's index, not a list (most are: it saves memory).
+    where: dict[int, int | list[int]] = {}
+    get = pair_counts.get
     for chunk, count in chunks:
         if len(chunk) < 2 or count <= 0:  # a single byte has no pair to merge
             continue
         if len(chunk) > LONG_CHUNK:
             long.add(chunk, count, pair_counts)
-        else:
-            words.append(list(chunk))
-            counts.append(count)
-
-    # Initial pair counts and the pair -> chunks index of the short chunks.
-    where: dict[int, list[int]] = {}
-    get = pair_counts.get
-    for i, w in enumerate(words):
-        c = counts[i]
-        prev = w[0]
-        for t in w[1:]:
-            key = (prev << shift) | t
-            pair_counts[key] = get(key, 0) + c
-            lst = where.get(key)
-            if lst is None:
-                where[key] = [i]
-            elif lst[-1] != i:  # chunks are visited in order: dedupe against the last
-                lst.append(i)
-            prev = t
+            continue
+        i = len(words)
+        words.append(chunk.decode("latin-1"))  # byte value -> the same code point
+        counts.append(count)
+        keys = [(prev << shift) | t for prev, t in pairwise(chunk)]
+        for key in keys:
+            pair_counts[key] = get(key, 0) + count
+        for key in set(keys):
+            held = where.get(key)
+            if held is None:
+                where[key] = i
+            elif isinstance(held, int):
+                where[key] = [held, i]
+            else:
+                held.append(i)
 
     heap = [(-c << shift2) | key for key, c in pair_counts.items()]
     heapq.heapify(heap)
     heappop, heappush = heapq.heappop, heapq.heappush
 
     merges: list[tuple[int, int]] = []
-    bar = tqdm(total=num_merges, desc="merges", unit="merge", disable=not show_progress)
+    bar = progress(show_progress, total=num_merges, desc="merges", unit="merge")
     for k in range(num_merges):
         if k % PROGRESS_EVERY == 0:
             bar.update(k - bar.n)
@@ -172,60 +263,9 @@ def train_merges(
         created = long.merge(key, new, pair_counts)  # new pairs in long chunks
         new_counts: dict[int, int] = {}
         new_where: dict[int, list[int]] = {}
-        nget = new_counts.get
-        for i in where.pop(key, ()):
-            w = words[i]
-            n = len(w)
-            last = n - 1
-            # Occurrences of (a, b), scanned left to right without overlap.
-            pos: list[int] = []
-            n_a = w.count(a)
-            if n_a == 1 or a != b:
-                # Skipping over b never skips an a here, so n_a bounds the search exactly.
-                j = 0
-                for _ in range(n_a):
-                    j = w.index(a, j)
-                    if j < last and w[j + 1] == b:
-                        pos.append(j)
-                        j += 2
-                    else:
-                        j += 1
-            else:
-                j = 0
-                while j < last:
-                    if w[j] == a and w[j + 1] == a:
-                        pos.append(j)
-                        j += 2
-                    else:
-                        j += 1
-            if not pos:
-                continue  # stale index entry: the pair left this chunk in an earlier merge
-            c = counts[i]
-            # Only windows touching an occurrence change: drop the old, add the new.
-            made: list[int] = []  # the new pairs, once per occurrence
-            prev_end = -1
-            for p in pos:
-                if p > 0 and p != prev_end:
-                    left = w[p - 1]
-                    pair_counts[(left << shift) | a] -= c
-                    made.append((left << shift) | new)
-                if p + 2 < n:
-                    right = w[p + 2]
-                    pair_counts[(b << shift) | right] -= c
-                    if right == a and p + 3 < n and w[p + 3] == b:
-                        right = new  # the next occurrence is adjacent: window (new, new)
-                    made.append((new << shift) | right)
-                prev_end = p + 2
-            for nkey in made:
-                new_counts[nkey] = nget(nkey, 0) + c
-                lst = new_where.get(nkey)
-                if lst is None:
-                    new_where[nkey] = [i]
-                elif lst[-1] != i:
-                    lst.append(i)
-            # Rewrite the chunk in place, right to left so positions stay valid.
-            for p in reversed(pos):
-                w[p : p + 2] = (new,)
+        held = where.pop(key, None)
+        visit: Iterable[int] = () if held is None else (held,) if isinstance(held, int) else held
+        _merge_short(words, counts, visit, a, b, new, shift, pair_counts, new_counts, new_where)
         del pair_counts[key]
         if not created:  # the common case: no long chunk holds the pair
             for nkey, c in new_counts.items():
