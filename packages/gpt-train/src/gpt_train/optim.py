@@ -1,5 +1,6 @@
-"""AdamW with two parameter groups (decayed matrices, everything else undecayed), and
-`StepEngine`, which turns micro-batches into one optimizer step.
+"""AdamW with two parameter groups (decayed matrices, everything else undecayed), or Muon for
+the blocks' matrices with that AdamW for the rest (`optim.name`), and `StepEngine`, which
+turns micro-batches into one optimizer step.
 
 Weight decay pulls weights towards zero. That regularises the large matrices of attention
 and the MLP, which is what it is for. It is NOT applied to:
@@ -21,6 +22,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from gpt_train.config import OptimSection
+from gpt_train.errors import TrainError
 from gpt_train.precision import Precision
 
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -49,18 +51,98 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
     ]
 
 
-def build_optimizer(model: nn.Module, optim: OptimSection, device_type: str) -> torch.optim.AdamW:
-    """AdamW over `param_groups` with the section's lr, betas, eps and weight decay; the fused
-    kernel (one pass over all tensors instead of a loop of small ops) on CUDA and CPU unless
-    `optim.fused` says otherwise."""
+def build_optimizer(
+    model: nn.Module, optim: OptimSection, device_type: str
+) -> torch.optim.Optimizer:
+    """The optimizer `optim.name` asks for, with the section's lr, betas, eps and weight decay.
+
+    adamw: AdamW over `param_groups`; the fused kernel (one pass over all tensors instead of
+    a loop of small ops) on CUDA and CPU unless `optim.fused` says otherwise.
+    muon: `MuonAdamW`, Muon for the 2-D matrices inside the blocks and that AdamW for the rest.
+    """
     use_fused = device_type in ("cuda", "cpu") if optim.fused is None else optim.fused
-    return torch.optim.AdamW(
-        param_groups(model, optim.weight_decay),
+    matrices = muon_params(model) if optim.name == "muon" else []
+    taken = {id(p) for p in matrices}
+    groups = [
+        {**g, "params": [p for p in g["params"] if id(p) not in taken]}
+        for g in param_groups(model, optim.weight_decay)
+    ]
+    adamw = torch.optim.AdamW(
+        [g for g in groups if g["params"]],
         lr=optim.lr,
         betas=(optim.beta1, optim.beta2),
         eps=optim.eps,
         fused=use_fused or None,
     )
+    if optim.name == "adamw":
+        return adamw
+    # match_rms_adamw scales each matrix's orthogonalised update to AdamW's typical RMS, so
+    # the schedule's lr (and weight decay) mean the same for both halves.
+    muon = torch.optim.Muon(
+        matrices,
+        lr=optim.lr * optim.muon_lr_scale,
+        weight_decay=optim.weight_decay,
+        momentum=optim.muon_momentum,
+        adjust_lr_fn="match_rms_adamw",
+    )
+    return MuonAdamW(muon, adamw, optim.muon_lr_scale)
+
+
+def muon_params(model: nn.Module) -> list[nn.Parameter]:
+    """The 2-D weight matrices inside the transformer blocks (attention and MLP projections):
+    what Muon orthogonalises. Embeddings, the head, norms and biases are not among them."""
+    blocks = getattr(model, "blocks", None)
+    if not isinstance(blocks, nn.Module):
+        raise TrainError(
+            f"optim.name = 'muon' needs a model with blocks, got {type(model).__name__}"
+        )
+    return [p for p in blocks.parameters() if p.dim() == 2 and p.requires_grad]
+
+
+class MuonAdamW(torch.optim.Optimizer):
+    """Muon and AdamW stepped together behind one optimizer, so the training loop, the grad
+    scaler, checkpoints and step hooks see a single object.
+
+    Its param_groups are the schedule's view (the loop writes each group's "lr"): Muon's groups
+    first, then AdamW's, each with its own "lr_scale". `step` copies lr x lr_scale into the two
+    inner optimizers and steps both; the state lives in them (state_dict has one entry each).
+    """
+
+    def __init__(self, muon: torch.optim.Optimizer, adamw: torch.optim.Optimizer, scale: float):
+        self.inner = {"muon": muon, "adamw": adamw}
+        views = [
+            {
+                "params": g["params"],
+                "lr": g["lr"] / (scale if name == "muon" else 1.0),
+                "lr_scale": scale if name == "muon" else 1.0,
+            }
+            for name, opt in self.inner.items()
+            for g in opt.param_groups
+        ]
+        super().__init__(views, {})
+
+    @torch.no_grad()
+    def step(self, closure: None = None) -> None:  # type: ignore[override]
+        """One update of every parameter: Muon's matrices, then AdamW's tensors."""
+        inner = [g for opt in self.inner.values() for g in opt.param_groups]
+        for view, group in zip(self.param_groups, inner, strict=True):
+            group["lr"] = view["lr"] * view["lr_scale"]
+        for opt in self.inner.values():
+            opt.step()
+
+    def state_dict(self) -> dict[str, Any]:
+        """{"muon": ..., "adamw": ...}: each inner optimizer's own state dict."""
+        return {name: opt.state_dict() for name, opt in self.inner.items()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore what `state_dict` returned (a plain AdamW state is refused by name)."""
+        if set(state_dict) != set(self.inner):
+            raise TrainError(
+                "the checkpoint's optimizer state is not Muon+AdamW (optim.name = 'muon'); "
+                "resume with the optim.name it was trained with"
+            )
+        for name, opt in self.inner.items():
+            opt.load_state_dict(state_dict[name])
 
 
 class StepEngine:
