@@ -14,11 +14,12 @@ from gpt_core import GPT, GPTConfig
 from gpt_train import TrainError
 from gpt_train.config import OptimSection, TrainConfig, load_config
 from gpt_train.metrics import read_metrics
-from gpt_train.optim import MuonAdamW, build_optimizer
+from gpt_train.optim import Fp32Muon, MuonAdamW, _newton_schulz, build_optimizer, muon_params
 from gpt_train.prepare import prepare_data
 from gpt_train.runs import load_run
 from gpt_train.schedule import lr_at
 from gpt_train.trainer import train
+from torch.optim._muon import _zeropower_via_newtonschulz
 
 
 @pytest.fixture(autouse=True)
@@ -122,3 +123,42 @@ def test_a_plain_adamw_state_is_refused_by_the_muon_optimizer() -> None:
     muon = build_optimizer(model, OptimSection(name="muon"), "cpu")
     with pytest.raises(TrainError, match="not Muon\\+AdamW"):
         muon.load_state_dict(adamw.state_dict())
+
+
+def test_the_fp32_muon_of_cpus_follows_torchs_muon() -> None:
+    """Fp32Muon (the CPU build) takes torch.optim.Muon's step: equal up to torch's bf16
+    rounding, with the same state, and a checkpoint of one loads into the other."""
+    models = [_model(), _model()]
+    opts = [
+        cls(list(muon_params(m)), lr=0.02, weight_decay=0.1, adjust_lr_fn="match_rms_adamw")
+        for cls, m in zip((Fp32Muon, torch.optim.Muon), models, strict=True)
+    ]
+    idx = torch.randint(0, 11, (2, 8))
+    for model, opt in zip(models, opts, strict=True):
+        _, loss = model(idx, idx)
+        assert loss is not None
+        loss.backward()
+        opt.step()
+    before = {n: p for n, p in _model().named_parameters()}
+    for (name, a), b in zip(models[0].named_parameters(), models[1].parameters(), strict=True):
+        moved = (b - before[name]).norm()
+        if name.startswith("blocks.") and a.dim() == 2:
+            assert moved > 1e-3, name
+            assert (a - b).norm() < 0.2 * moved, name  # torch's bf16 Newton-Schulz
+        else:  # not Muon's: untouched by both
+            assert torch.equal(a, before[name]), name
+    state = opts[1].state_dict()
+    opts[0].load_state_dict(state)
+    assert opts[0].state_dict()["state"].keys() == state["state"].keys()
+
+
+@pytest.mark.parametrize("shape", [(48, 16), (16, 64)])
+def test_the_fp32_newton_schulz_is_torchs_iteration(shape: tuple[int, int]) -> None:
+    torch.manual_seed(0)
+    g = torch.randn(*shape)
+    coefficients = (3.4445, -4.775, 2.0315)
+    theirs = _zeropower_via_newtonschulz(g, coefficients, 5, 1e-7)
+    assert torch.equal(_newton_schulz(g.bfloat16(), coefficients, 5, 1e-7), theirs)
+    ours = _newton_schulz(g, coefficients, 5, 1e-7)
+    assert ours.dtype == torch.float32
+    assert (ours - theirs.float()).norm() < 0.03 * theirs.float().norm()

@@ -220,8 +220,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     targets = parse_targets(args.targets)
     if args.eval_tokens < 1 or args.budget_s <= 0:
         raise EvalError("--eval-tokens and --budget-s must be positive")
-    folder = args.out / datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    configs = _configs(args, folder)  # every config error before any training
+    configs = _configs(args, args.out / "unused")  # every config error before any training
+    folder = _new_folder(args.out)
+    configs = _configs(args, folder)
     load = os.getloadavg()
     runs: dict[str, Any] = {}
     for name, cfg in configs.items():
@@ -247,6 +248,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     print(f"run folders: {', '.join(r['run_dir'] for r in runs.values())}")
     print(f"wrote {folder / 'speedrun.json'}")
     return result
+
+
+def _new_folder(out: Path) -> Path:
+    """out/<UTC time>, made here (with a -2, -3... suffix when two runs start together)."""
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    out.mkdir(parents=True, exist_ok=True)
+    for n in range(1, 1000):
+        folder = out / (stamp if n == 1 else f"{stamp}-{n}")
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            continue
+        return folder
+    raise EvalError(f"{out}: could not make a new run folder for {stamp}")
 
 
 def _json(result: dict[str, Any]) -> str:

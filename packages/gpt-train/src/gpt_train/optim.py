@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
+from torch.optim._muon import _adjust_lr  # torch's own Muon lr scaling, shared by Fp32Muon
 
 from gpt_train.config import OptimSection
 from gpt_train.errors import TrainError
@@ -78,7 +79,8 @@ def build_optimizer(
         return adamw
     # match_rms_adamw scales each matrix's orthogonalised update to AdamW's typical RMS, so
     # the schedule's lr (and weight decay) mean the same for both halves.
-    muon = torch.optim.Muon(
+    muon_class = Fp32Muon if device_type == "cpu" else torch.optim.Muon
+    muon = muon_class(
         matrices,
         lr=optim.lr * optim.muon_lr_scale,
         weight_decay=optim.weight_decay,
@@ -97,6 +99,51 @@ def muon_params(model: nn.Module) -> list[nn.Parameter]:
             f"optim.name = 'muon' needs a model with blocks, got {type(model).__name__}"
         )
     return [p for p in blocks.parameters() if p.dim() == 2 and p.requires_grad]
+
+
+class Fp32Muon(torch.optim.Muon):
+    """torch.optim.Muon with its Newton-Schulz orthogonalisation in float32 (for CPUs).
+
+    torch runs the iteration in bfloat16, which is right on GPUs; a CPU without bf16 matrix
+    units (the 2-core development machine) multiplies bf16 about 16x slower than fp32, enough
+    to make the optimizer step cost more than the forward and backward passes. Everything else
+    is torch's: the parameter groups, the momentum buffers (so checkpoints are the same), the
+    shape-based lr adjustment and the decoupled weight decay.
+    """
+
+    @torch.no_grad()
+    def step(self, closure: None = None) -> None:  # type: ignore[override]
+        """One Muon update of every parameter with a gradient."""
+        for group in self.param_groups:
+            params: list[torch.Tensor] = []
+            grads: list[torch.Tensor] = []
+            buffers: list[torch.Tensor] = []
+            self._init_group(group, params, grads, buffers)
+            lr, momentum = float(group["lr"]), float(group["momentum"])
+            for param, grad, buf in zip(params, grads, buffers, strict=True):
+                buf.lerp_(grad, 1 - momentum)
+                update = grad.lerp(buf, momentum) if group["nesterov"] else buf
+                update = _newton_schulz(
+                    update.float(), group["ns_coefficients"], group["ns_steps"], group["eps"]
+                )
+                param.mul_(1 - lr * group["weight_decay"])
+                scaled = _adjust_lr(lr, group["adjust_lr_fn"], param.shape)
+                param.add_(update.to(param.dtype), alpha=-scaled)
+
+
+def _newton_schulz(
+    g: torch.Tensor, coefficients: tuple[float, float, float], steps: int, eps: float
+) -> torch.Tensor:
+    """The quintic Newton-Schulz iteration torch.optim.Muon uses (on the wide orientation,
+    spectral norm first brought to <= 1), in g's own dtype: an approximate U V^T of g."""
+    a, b, c = coefficients
+    tall = g.size(0) > g.size(1)
+    x = g.T if tall else g
+    x = x / x.norm().clamp(min=eps)
+    for _ in range(steps):
+        gram = x @ x.T
+        x = torch.addmm(x, torch.addmm(gram, gram, gram, beta=b, alpha=c), x, beta=a)
+    return x.T if tall else x
 
 
 class MuonAdamW(torch.optim.Optimizer):
