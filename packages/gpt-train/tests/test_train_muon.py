@@ -129,7 +129,7 @@ def test_the_fp32_muon_of_cpus_follows_torchs_muon() -> None:
     """Fp32Muon (the CPU build) takes torch.optim.Muon's step: equal up to torch's bf16
     rounding, with the same state, and a checkpoint of one loads into the other."""
     models = [_model(), _model()]
-    opts = [
+    opts: list[torch.optim.Optimizer] = [
         cls(list(muon_params(m)), lr=0.02, weight_decay=0.1, adjust_lr_fn="match_rms_adamw")
         for cls, m in zip((Fp32Muon, torch.optim.Muon), models, strict=True)
     ]
