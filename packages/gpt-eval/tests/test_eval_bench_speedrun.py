@@ -61,7 +61,9 @@ def test_a_short_race_reports_times_losses_tokens_and_ratios(
         assert r["time_to_target_s"]["5.00"] == first["elapsed_s"]
         assert r["time_to_target_s"]["0.50"] is None
         assert r["train_s"] >= 2.0  # ran to the budget
-        assert r["final_val_loss"] == r["evals"][-1]["val_loss"] < first["val_loss"]
+        assert r["final_val_loss"] == r["evals"][-1]["val_loss"]
+        if len(r["evals"]) > 1:  # on a very busy machine the budget may end at the first
+            assert r["final_val_loss"] < first["val_loss"]
         assert r["tokens_seen"] == r["evals"][-1]["tokens"] > 0
         assert r["tokens_per_sec"] == pytest.approx(r["tokens_seen"] / r["train_s"])
         assert 3000 < r["eval_tokens"] < 5000  # the whole val split (10% of 40k characters)
