@@ -76,9 +76,9 @@ def test_one_subcommand_passes_its_options_and_writes_json(
 def test_all_runs_every_bench_with_defaults(calls: list[tuple[str, str]], tmp_path: Path) -> None:
     out = tmp_path / "all.json"
     bench.main(["all", "--device", "cuda", "--json", str(out)])
-    assert calls == [(name, "cuda") for name in bench.SUBCOMMANDS]
+    assert calls == [(name, "cuda") for name in bench.SUBCOMMANDS if name != "speedrun"]
     results = json.loads(out.read_text())
-    assert list(results) == list(bench.SUBCOMMANDS)
+    assert list(results) == bench.ALL  # every bench but the minutes-long speedrun
     assert all(r["size"] == 3 for r in results.values())
 
 

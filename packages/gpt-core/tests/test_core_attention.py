@@ -14,6 +14,8 @@ import pytest
 import torch
 from gpt_core import GPT, GPTConfig
 from gpt_core.attention import causal_mask, manual_attention, sdpa_attention
+from gpt_core.block import Block
+from gpt_core.config import Norm
 from gpt_core.decode import ModeChooser
 
 OUT_TOL: dict[str, Any] = dict(atol=1e-5, rtol=1e-5)
@@ -125,3 +127,29 @@ def test_sdpa_equals_manual_on_cuda(pos_encoding: str) -> None:
         steps = [sdpa(idx[:, :5], cache=cache)[0]]
         steps += [sdpa(idx[:, t : t + 1], cache=cache)[0] for t in range(5, 20)]
     torch.testing.assert_close(torch.cat(steps, dim=1), a.detach(), atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("norm", ["rmsnorm", "layernorm"])
+def test_qk_norm_makes_attention_blind_to_the_scale_of_queries_and_keys(norm: Norm) -> None:
+    """With qk_norm, q and k are normalised per head: scaling their projection rows changes
+    nothing (without it, it sharpens the softmax and changes the output)."""
+    outputs = {}
+    for qk_norm in (True, False):
+        torch.manual_seed(0)
+        config = GPTConfig(
+            vocab_size=11, max_seq_len=8, d_model=16, n_layers=1, n_heads=2,
+            norm=norm, bias=False, qk_norm=qk_norm, pos_encoding="rope",
+        )  # fmt: skip
+        model = GPT(config).eval()
+        idx = torch.randint(0, 11, (2, 8))
+        with torch.no_grad():
+            block = model.blocks[0]
+            assert isinstance(block, Block)
+            qkv = block.attn.qkv.weight
+            qkv.normal_(0.0, 0.3)  # scores far from uniform
+            before, _ = model(idx)
+            qkv[: 2 * 16] *= 7.0  # the q and k rows
+            after, _ = model(idx)
+        outputs[qk_norm] = (before, after)
+    torch.testing.assert_close(*outputs[True], atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(*outputs[False], atol=1e-3)

@@ -166,6 +166,7 @@ def test_too_long_input_is_a_clear_error() -> None:
     attention=st.sampled_from(["sdpa", "manual"]),
     bias=st.booleans(),
     tie=st.booleans(),
+    qk_norm=st.booleans(),
     pad=st.sampled_from([1, 8, 64]),
     batch=st.integers(1, 3),
     data=st.data(),
@@ -181,6 +182,7 @@ def test_random_small_configs_give_finite_outputs_of_the_right_shape(
     attention: Attention,
     bias: bool,
     tie: bool,
+    qk_norm: bool,
     pad: int,
     batch: int,
     data: st.DataObject,
@@ -197,6 +199,7 @@ def test_random_small_configs_give_finite_outputs_of_the_right_shape(
         attention=attention,
         bias=bias,
         tie_weights=tie,
+        qk_norm=qk_norm,
         pad_vocab_multiple=pad,
     )
     model = GPT(config)

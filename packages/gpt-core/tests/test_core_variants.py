@@ -23,12 +23,17 @@ from gpt_core.norm import NORMS
 
 transformers = pytest.importorskip("transformers")
 
-NAMES = ("pos_encoding", "norm", "mlp", "attention", "bias", "tie_weights")
+NAMES = ("pos_encoding", "norm", "mlp", "attention", "bias", "tie_weights", "qk_norm")
+POSITIONS = ("learned", "rope")
 COMBOS = [
     dict(zip(NAMES, values, strict=True))
-    for values in itertools.product(
-        ("learned", "rope"), NORMS, MLPS, ATTENTIONS, (True, False), (True, False)
-    )
+    for values in [
+        *itertools.product(
+            POSITIONS, NORMS, MLPS, ATTENTIONS, (True, False), (True, False), [False]
+        ),
+        # qk_norm with every position encoding, norm and attention kind (it touches only q, k)
+        *itertools.product(POSITIONS, NORMS, ["gelu"], ATTENTIONS, [True], [True], [True]),
+    ]
 ]
 IDS = ["-".join(str(v) for v in combo.values()) for combo in COMBOS]
 VOCAB, WINDOW = 13, 12
@@ -65,14 +70,15 @@ def build(variant: dict[str, Any]) -> GPT:
 
 def gpt2_mismatch(variant: dict[str, Any]) -> str | None:
     """The first option GPT-2 cannot express (learned positions, LayerNorm, a GELU or ReLU
-    MLP, biases), or None."""
+    MLP, biases, no QK-norm), or None."""
     gpt2: dict[str, tuple[object, ...]] = {
         "pos_encoding": ("learned",),
         "norm": ("layernorm",),
         "mlp": ("gelu", "relu"),
         "bias": (True,),
+        "qk_norm": (False,),
     }
-    for name in ("pos_encoding", "norm", "mlp", "bias"):
+    for name in ("pos_encoding", "norm", "mlp", "bias", "qk_norm"):
         if variant[name] not in gpt2[name]:
             return name
     return None

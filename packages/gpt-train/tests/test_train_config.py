@@ -127,7 +127,7 @@ def test_parse_override_splits_on_first_equals() -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["tiny.yaml", "shakespeare_char.yaml", "rope.yaml", "gpt2_small.yaml"]
+    "name", ["tiny.yaml", "shakespeare_char.yaml", "rope.yaml", "gpt2_small.yaml", "speedrun.yaml"]
 )
 def test_shipped_configs_load(repo_root: Path, name: str) -> None:
     text = (repo_root / "configs" / name).read_text()

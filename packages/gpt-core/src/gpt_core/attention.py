@@ -19,6 +19,7 @@ from torch import nn
 from gpt_core.config import GPTConfig
 from gpt_core.kv_cache import KVCache
 from gpt_core.linear import LinearFn, apply_linear
+from gpt_core.norm import make_norm
 from gpt_core.rope import apply_rope
 
 
@@ -86,6 +87,10 @@ class CausalSelfAttention(nn.Module):
         self.dropout = config.dropout
         self.kind = config.attention  # a key of ATTENTIONS
         self.layer_idx = layer_idx
+        # QK-norm: queries and keys of unit scale (times a learnt gain) keep the attention
+        # logits bounded, which lets a small model take a higher learning rate.
+        self.q_norm = make_norm(config, config.head_dim) if config.qk_norm else None
+        self.k_norm = make_norm(config, config.head_dim) if config.qk_norm else None
         # Set by gpt_core.tracing only: store this layer's weights in last_weights.
         self.capture_weights = False
         self.last_weights: torch.Tensor | None = None
@@ -94,12 +99,17 @@ class CausalSelfAttention(nn.Module):
         self, qkv: torch.Tensor, b: int, t: int, rope: tuple[torch.Tensor, torch.Tensor] | None
     ) -> torch.Tensor:
         """The fused projection's output (B, T, 3*d) -> q, k, v per head (3, B, H, T, hd), q
-        and k rotated by their positions' RoPE cos/sin rows when given (gpt_train.explain
-        reads q and k through this too)."""
+        and k normalised (qk_norm) and then rotated by their positions' RoPE cos/sin rows when
+        given (gpt_train.explain reads q and k through this too)."""
         heads = qkv.view(b, t, 3, self.n_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        if self.q_norm is None and rope is None:
+            return heads
+        qk = heads[:2]
+        if self.q_norm is not None and self.k_norm is not None:
+            qk = torch.stack((self.q_norm(qk[0]), self.k_norm(qk[1])))
         if rope is not None:  # rotate q and k (in one call)
-            heads = torch.cat((apply_rope(heads[:2], *rope), heads[2:]))
-        return heads
+            qk = apply_rope(qk, *rope)
+        return torch.cat((qk, heads[2:]))
 
     def forward(
         self,

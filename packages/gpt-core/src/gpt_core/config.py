@@ -112,6 +112,7 @@ class GPTConfig:
     bias: bool = True  # biases in linear layers and norms
     tie_weights: bool = True  # the output head shares the token embedding matrix
     attention: Attention = "sdpa"  # fused kernel, or the readable maths
+    qk_norm: bool = False  # normalise each head's query and key (the `norm` kind) before RoPE
     pad_vocab_multiple: Positive = 1  # round embedding rows up to a multiple of this
 
     def __post_init__(self) -> None:

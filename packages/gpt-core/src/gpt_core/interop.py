@@ -33,6 +33,7 @@ _GPT2_OPTIONS: dict[str, tuple[object, ...]] = {
     "mlp": tuple(_EXPORT_ACTIVATIONS),
     "attention": ("sdpa", "manual"),  # the same maths, two implementations
     "bias": (True,),
+    "qk_norm": (False,),
 }
 _CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
 _BLOCK_NAMES = {

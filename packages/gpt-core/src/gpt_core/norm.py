@@ -12,13 +12,14 @@ from torch import nn
 
 from gpt_core.config import GPTConfig
 
-NORMS: dict[str, Callable[[GPTConfig], nn.Module]] = {
-    "layernorm": lambda c: nn.LayerNorm(c.d_model, eps=c.norm_eps, bias=c.bias),
+NORMS: dict[str, Callable[[GPTConfig, int], nn.Module]] = {
+    "layernorm": lambda c, dim: nn.LayerNorm(dim, eps=c.norm_eps, bias=c.bias),
     # x / sqrt(mean(x^2) + eps) * weight: cheaper than LayerNorm and works as well.
-    "rmsnorm": lambda c: nn.RMSNorm(c.d_model, eps=c.norm_eps),
+    "rmsnorm": lambda c, dim: nn.RMSNorm(dim, eps=c.norm_eps),
 }
 
 
-def make_norm(config: GPTConfig) -> nn.Module:
-    """The norm the config asks for, over the last (d_model) dimension."""
-    return NORMS[config.norm](config)
+def make_norm(config: GPTConfig, dim: int | None = None) -> nn.Module:
+    """The norm the config asks for, over the last dimension: d_model, or `dim` (qk_norm
+    normalises each head's head_dim-wide query and key)."""
+    return NORMS[config.norm](config, config.d_model if dim is None else dim)

@@ -92,7 +92,7 @@ class DataSection:
 
 @dataclass(frozen=True)
 class OptimSection:
-    """AdamW and the learning-rate schedule.
+    """The optimizer (AdamW, or Muon with AdamW) and the learning-rate schedule.
 
     schedule: "cosine" (linear warmup, cosine decay to min_lr), "wsd" (warmup, stable at lr,
     then a linear decay to min_lr over the last decay_fraction of the steps) or "constant"
@@ -111,6 +111,11 @@ class OptimSection:
     eps: PositiveFloat = 1e-8
     grad_clip: NonNegative = 1.0  # 0 disables clipping (the norm is still logged)
     fused: bool | None = None  # None: fused AdamW on CUDA and CPU, the default elsewhere
+    # adamw: AdamW everywhere; muon: torch.optim.Muon on the blocks' 2-D matrices, AdamW on
+    # embeddings, norms, biases and the head (gpt_train.optim.MuonAdamW).
+    name: Literal["adamw", "muon"] = "adamw"
+    muon_lr_scale: PositiveFloat = 1.0  # Muon's lr = the schedule's lr x this
+    muon_momentum: Fraction = 0.95
 
     def __post_init__(self) -> None:
         check_fields(self)

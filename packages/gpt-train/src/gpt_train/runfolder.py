@@ -231,11 +231,13 @@ def _differences(a: TrainConfig, b: TrainConfig) -> list[str]:
 
 
 def check_same_model(run_dir: str | Path, cfg: TrainConfig) -> None:
-    """A resumed run keeps its model section: name the first key that would change."""
+    """A resumed run keeps its model section and optimizer: name the first key that would
+    change."""
     saved = Path(run_dir) / "config.yaml"
     if not saved.is_file():
         return  # the checkpoint's own model config is still checked when it is loaded
-    before: dict[str, Any] = dataclasses.asdict(load_config(saved).model)
+    earlier = load_config(saved)
+    before: dict[str, Any] = dataclasses.asdict(earlier.model)
     now = dataclasses.asdict(cfg.model)
     for key, value in now.items():
         if before.get(key) != value:
@@ -244,3 +246,9 @@ def check_same_model(run_dir: str | Path, cfg: TrainConfig) -> None:
                 f"{before.get(key)!r} ({saved}): a different model section cannot continue "
                 "its checkpoints; drop that change or choose another --run-dir"
             )
+    name, was = cfg.optim.name, earlier.optim.name
+    if name != was:  # the optimizer's saved state has another shape
+        raise TrainError(
+            f"optim.name = {name!r}, but the run in {run_dir} was trained with {was!r} "
+            f"({saved}): its optimizer state cannot continue under another optimizer"
+        )
