@@ -21,7 +21,7 @@ from gpt_tokenizers.atomic import write_text_atomic
 from gpt_cli._common import not_yet_available, user_errors
 
 SUBCOMMANDS = {
-    "train": "training tokens/s and MFU, ours vs transformers",
+    "train": "training tokens/s, MFU and peak memory: ours vs transformers, or GPT-2 124M on a GPU",
     "generate": "generation tokens/s with and without the KV cache, vs transformers",
     "attention": "sdpa vs manual attention time and memory over sequence lengths",
     "tokenizer": "BPE training time, memory and encode MB/s, vs HF tokenizers and tiktoken",
