@@ -6,6 +6,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from gpt_eval.bench_tokenizer import _keep_best
 from gpt_eval.bench_tokenizer_scaling import build_scaling_corpus
 from gpt_eval.bench_tokenizer_worker import GPT4, documents
 from gpt_tokenizers.patterns import resolve_pattern
@@ -55,3 +56,15 @@ def test_scaling_corpus_holds_k_reshuffled_copies(tmp_path: Path) -> None:
     two = (tmp_path / "c2.txt").read_text(encoding="utf-8")
     assert two.startswith(text)
     assert two != text + text  # the second copy is reordered
+
+
+def test_training_rounds_keep_the_best_time_and_the_highest_peak() -> None:
+    rounds = [
+        {"seconds": 2.0, "peak_mb": 30.0, "children_peak_mb": 0.0},
+        {"seconds": 1.5, "peak_mb": 29.0, "children_peak_mb": 5.0},
+        {"seconds": 1.8, "peak_mb": 31.0, "children_peak_mb": 1.0},
+    ]
+    kept = None
+    for run in rounds:
+        kept = _keep_best(kept, run)
+    assert kept == {"seconds": 1.5, "peak_mb": 31.0, "children_peak_mb": 5.0}

@@ -79,8 +79,9 @@ def test_threaded_encode_and_file_counts_equal_tiktoken_across_cuts(
 
 # Spaces and newlines next to every kind of neighbour: letters (ASCII of each case,
 # non-ASCII), a digit, punctuation ("/" is o200k's after newlines), and whitespace of
-# several kinds, the non-ASCII ones included.
-WORD_ALPHABET = "aAé1 .'/\t\r\n\xa0\u3000"
+# several kinds, the non-ASCII ones included, and NUL (the first mark _count_by_words
+# tries for its cuts after newlines, so texts holding it must use another).
+WORD_ALPHABET = "aAé1 .'/\t\r\n\xa0\u3000\x00"
 
 
 @pytest.mark.parametrize("name", sorted(PATTERNS))
@@ -89,7 +90,12 @@ def test_counting_by_distinct_words_equals_splitting_the_whole_text(name: str) -
     # gpt4 and o200k) of a text (see _count_by_words):
     # every string of up to 4 characters, and a book-like text, counts as the plain split.
     split = regex.compile(PATTERNS[name]).findall
-    for text in [*_strings_of(WORD_ALPHABET, 4), "Said he,\n\n  'Tis a  1.5\t  day.  \n"]:
+    texts = [
+        *_strings_of(WORD_ALPHABET, 4),
+        "Said he,\n\n  'Tis a  1.5\t  day.  \n",
+        "end.\nStart \x00\x01\ufdd0 x\ny \n/z",  # every mark taken: no cuts after newlines
+    ]
+    for text in texts:
         assert count_text(text, PATTERNS[name]) == Counter(split(text)), repr(text)
 
 

@@ -4,7 +4,10 @@ For each corpus the last 10% (cut at a line break) is held out. Each trainer run
 subprocess (`bench_tokenizer_worker.py`) on the same training text so that its peak memory
 is its own: ours (`BPETokenizer.train_files`), HF tokenizers' BpeTrainer with the same GPT-4
 pre-split and byte-level alphabet, and rustbpe, whose merges ours must reproduce exactly.
-Each peer runs in each of its input forms (`FORMS`) and is compared in its fastest. Then
+Each peer runs in each of its input forms (`FORMS`), all of them in turns for
+`--train-rounds` rounds (so a load spike or a cold cache hits every peer alike, and no
+peer pays for running first); each keeps its best time and its highest peak memory, and
+each peer is compared in its fastest form. Then
 the held-out text is encoded with our API, with a raw `tiktoken.Encoding` of the same ranks
 (one thread, and its batch API on all cores) and with HF's `encode`; MB/s are compared.
 `--scaling` is in `bench_tokenizer_scaling.py`.
@@ -52,6 +55,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--quick", action="store_true", help="tinyshakespeare at vocab 4096 only (a few seconds)"
     )
     parser.add_argument("--repeats", type=int, default=3, help="encode timings: best of N")
+    parser.add_argument(
+        "--train-rounds",
+        type=int,
+        default=3,
+        help="train every peer and form in turns this many times; each keeps its best time "
+        "and highest peak memory (default: 3)",
+    )
     parser.add_argument(
         "--scaling",
         action="store_true",
@@ -120,7 +130,18 @@ def _best_seconds(fns: dict[str, Callable[[], object]], repeats: int) -> dict[st
     return best
 
 
-def _bench_corpus(path: Path, vocab: int, repeats: int, tmp: Path) -> dict[str, Any]:
+def _keep_best(kept: dict[str, float] | None, run: dict[str, float]) -> dict[str, float]:
+    """Merge one training run into the rounds so far: the best time, the highest peaks."""
+    if kept is None:
+        return run
+    peaks = ("peak_mb", "children_peak_mb")
+    return {
+        **(run if run["seconds"] < kept["seconds"] else kept),
+        **{k: max(kept[k], run[k]) for k in peaks if k in kept and k in run},
+    }
+
+
+def _bench_corpus(path: Path, vocab: int, repeats: int, rounds: int, tmp: Path) -> dict[str, Any]:
     import tiktoken
     from gpt_tokenizers import BPETokenizer
     from gpt_tokenizers.pretokenize import default_processes
@@ -137,19 +158,28 @@ def _bench_corpus(path: Path, vocab: int, repeats: int, tmp: Path) -> dict[str, 
     res: dict[str, Any] = {"corpus": path.name, "vocab_size": vocab}
     runs: dict[str, dict[str, float]] = {}
     forms: dict[str, dict[str, dict[str, float]]] = {}
-    for which, which_forms in FORMS.items():
-        for form in which_forms:
-            out = tmp / f"{path.stem}.{which}.{form}"
-            try:
-                forms.setdefault(which, {})[form] = _train(which, form, train_path, vocab, out)
-            except EvalError as exc:
-                if which == "ours":
-                    raise
-                print(f"  {which} ({form}): skipped ({str(exc).splitlines()[-1]})", flush=True)
-        if forms.get(which):  # keep the fastest form's run and output under the plain name
-            best = min(forms[which], key=lambda f: forms[which][f]["seconds"])
-            runs[which] = {**forms[which][best], "form": best}  # type: ignore[dict-item]
-            (tmp / f"{path.stem}.{which}.{best}").replace(tmp / f"{path.stem}.{which}")
+    skipped: set[tuple[str, str]] = set()
+    for k in range(rounds):
+        print(f"  training round {k + 1}/{rounds}", flush=True)
+        for which, which_forms in FORMS.items():
+            for form in which_forms:
+                if (which, form) in skipped:
+                    continue
+                out = tmp / f"{path.stem}.{which}.{form}"
+                try:
+                    run = _train(which, form, train_path, vocab, out)
+                except EvalError as exc:
+                    if which == "ours":
+                        raise
+                    print(f"  {which} ({form}): skipped ({str(exc).splitlines()[-1]})", flush=True)
+                    skipped.add((which, form))
+                    continue
+                kept = forms.setdefault(which, {})
+                kept[form] = _keep_best(kept.get(form), run)
+    for which, kept_forms in forms.items():  # the fastest form's run and output, plain name
+        best = min(kept_forms, key=lambda f: kept_forms[f]["seconds"])
+        runs[which] = {**kept_forms[best], "form": best}  # type: ignore[dict-item]
+        (tmp / f"{path.stem}.{which}.{best}").replace(tmp / f"{path.stem}.{which}")
     res["train"] = runs
     res["train_forms"] = forms
 
@@ -218,6 +248,7 @@ def _print_table(results: list[dict[str, Any]]) -> None:
             )
     print(
         "\n(peak MB = the trainer process's own peak RSS (VmHWM) plus its largest worker's, if any;"
+        "\n time s = best of the --train-rounds rounds, run in turns; peak MB = the highest;"
         "\n form: train_files = our file API; docs = a list of ~8 KB line-aligned documents"
         "\n (HF in batches of 1000); pieces = 1 MB pieces; * = the peer's fastest form, which"
         "\n the ratios compare against)"
@@ -251,10 +282,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         from gpt_eval.bench_tokenizer_scaling import run_scaling
 
         return run_scaling(args, _train)
+    if args.train_rounds < 1:
+        raise EvalError(f"--train-rounds {args.train_rounds}: expected a positive integer")
     corpora = _corpora(args)
     results = []
     with tempfile.TemporaryDirectory(prefix="bench-tokenizer-") as tmp:
         for path, vocab in corpora:
-            results.append(_bench_corpus(path, vocab, args.repeats, Path(tmp)))
+            results.append(_bench_corpus(path, vocab, args.repeats, args.train_rounds, Path(tmp)))
     _print_table(results)
     return {"corpora": results}

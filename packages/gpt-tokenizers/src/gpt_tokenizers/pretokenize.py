@@ -17,20 +17,21 @@ words (`_count_by_words`): the regex costs about a thousand instructions per cha
 from __future__ import annotations
 
 import itertools
-import multiprocessing
-import multiprocessing.pool
 import os
 import re
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import regex
 
 from gpt_tokenizers._progress import progress
 from gpt_tokenizers.errors import TokenizerError
 from gpt_tokenizers.patterns import PATTERNS
+
+if TYPE_CHECKING:  # imported when a pool starts: it costs 2.6 MB, most of a small run's peak
+    import multiprocessing.pool
 
 PIECE_CHARS = 4_000_000  # target size of one unit of work (characters or bytes)
 PARALLEL_MIN = 3_000_000  # below this much text, one process is faster than a pool
@@ -46,8 +47,12 @@ _WORD_SAFE = frozenset(PATTERNS.values())
 # it does in context: a run of whitespace ending in a newline is one chunk either way (not
 # under GPT-2, where `\s++$` makes it one chunk at the end but two before a word).
 _LINE_SAFE = frozenset([PATTERNS["gpt4"], PATTERNS["o200k"]])
-_SPACE_AFTER_SPACE = re.compile(r"\s(?= )")  # str.isspace() whitespace, as re's \s is
-_AFTER_NEWLINE = re.compile(r"(?<=\n)(?=[^\s/])")
+_MARKS = "\x00\x01\ufdd0"  # candidates for _split_words' mark (the first not in the text)
+# Whitespace (str.isspace(), as re's \s is) before a space, but for a space before a mark.
+_SPACE_AFTER_SPACE = {
+    m: re.compile(r"\s(?= )" if m is None else rf"\s(?= (?!{m}))") for m in [None, *_MARKS]
+}
+_NEWLINE_CUT = re.compile(r"\n(?=[^\s/])")  # a newline that a non-space other than "/" follows
 _compiled: dict[tuple[str, tuple[str, ...]], tuple[regex.Pattern[str], regex.Pattern[str] | None]]
 _compiled = {}
 
@@ -84,17 +89,29 @@ def _count_by_regex(text: str, split_re: regex.Pattern[str]) -> Counter[str]:
 
 
 def _split_words(
-    text: str, distinct: Counter[str], counts: Counter[str], split_re: regex.Pattern[str]
+    text: str,
+    distinct: Counter[str],
+    counts: Counter[str],
+    split_re: regex.Pattern[str],
+    mark: str | None,
 ) -> None:
     """Add the space-led pieces of `text` (without their space) to `distinct`, and the
-    chunks of its first piece, which has no space in front, to `counts`."""
+    chunks of its first piece, which has no space in front, to `counts`.
+
+    With a `mark` (a character not in `text`), `text` is also cut after each newline that a
+    non-space other than "/" follows (see _LINE_SAFE): most distinct words would otherwise
+    be "end.\nStart" across a line break. The cut is made in C by putting " " + mark there,
+    so `str.split` cuts it too and the piece after it is told apart by its leading mark.
+    """
+    if mark is not None:
+        text = _NEWLINE_CUT.sub("\n " + mark, text)
     words = text.split(" ")
     # A space after whitespace (re's \s is str.isspace, which covers all of the regex's
     # \s) is no cut: the piece after it is joined to the one before. Found in C; piece
-    # k + 1 follows the k-th space (from 0).
+    # k + 1 follows the k-th space (from 0). A space put in front of a mark never joins.
     joins: list[int] = []
     k, at = 0, 0
-    for m in _SPACE_AFTER_SPACE.finditer(text):
+    for m in _SPACE_AFTER_SPACE[mark].finditer(text):
         space = m.end()
         k += text.count(" ", at, space)
         at = space
@@ -123,31 +140,26 @@ def _count_by_words(text: str, split_re: regex.Pattern[str]) -> Counter[str]:
     instead of once per chunk of the text. A space after whitespace is no such cut (in
     "a \n b" the chunks depend on the whole run), so those pieces are joined back first.
     """
+    # A mark for the cuts after newlines (see _split_words): a character not in the text.
+    mark = None
+    if split_re.pattern in _LINE_SAFE:
+        mark = next((c for c in _MARKS if c not in text), None)
     distinct: Counter[str] = Counter()
     counts: Counter[str] = Counter()
     # In slices (cut where every pattern allows), so the pieces of only one are held at once.
     for piece in safe_pieces(text, WORD_SLICE_CHARS):
-        _split_words(piece, distinct, counts, split_re)
-    pieces: dict[str, int] = {}
-    if split_re.pattern in _LINE_SAFE:
-        # Cut again after each newline that a non-space other than "/" follows (see
-        # _LINE_SAFE): most distinct words are "end.\nStart" across a line break.
-        pget, cut = pieces.get, _AFTER_NEWLINE.split
-        for word, n in distinct.items():
-            if "\n" in word:
-                for piece in cut(" " + word):
-                    pieces[piece] = pget(piece, 0) + n
-            else:
-                piece = " " + word
-                pieces[piece] = pget(piece, 0) + n
-    else:
-        pieces = {" " + word: n for word, n in distinct.items()}
+        _split_words(piece, distinct, counts, split_re, mark)
     get, findall = counts.get, split_re.findall
     once: list[str] = []  # pieces seen once: split and counted together, in C
-    for piece, n in pieces.items():
+    for word, n in distinct.items():
+        # A word after a newline cut starts with the mark; any other had a space in front.
+        if word[0] == mark:
+            word = word[1:]
+            piece = word
+        else:
+            piece = " " + word
         # A run of ASCII letters, all lower case after the first, after an optional space
         # is one chunk under every built-in pattern: skip the regex for it.
-        word = piece[1:] if piece[0] == " " else piece
         if word.isalpha() and word.isascii() and (len(word) == 1 or word[1:].islower()):
             counts[piece] = get(piece, 0) + n
         elif n == 1:
@@ -237,6 +249,8 @@ def default_processes() -> int:
 
 
 def _pool(processes: int) -> multiprocessing.pool.Pool:
+    import multiprocessing
+
     methods = multiprocessing.get_all_start_methods()
     ctx = multiprocessing.get_context("fork" if "fork" in methods else None)
     return ctx.Pool(processes)
