@@ -233,18 +233,19 @@ def _print_table(results: list[dict[str, Any]]) -> None:
     print()
     print(
         f"{'corpus':<22}{'vocab':>6} {'trainer':<8}{'form':<12}{'time s':>8}{'peak MB':>9}"
-        f"{'ratio vs HF':>13}{'mem vs HF':>11}"
+        f"{'time vs HF':>12}{'mem vs HF':>11}{'time vs rustbpe':>17}"
     )
     for r in results:
-        hf = r["train"].get("hf")
+        hf, rust = r["train"].get("hf"), r["train"].get("rustbpe")
         for which, form, run in _rows(r):
             peak = run["peak_mb"] + run["children_peak_mb"]
             t_ratio = f"{run['seconds'] / hf['seconds']:.2f}x" if hf else "-"
             hf_peak = hf["peak_mb"] + hf["children_peak_mb"] if hf else 0.0
             m_ratio = f"{peak / hf_peak:.2f}x" if hf else "-"
+            r_ratio = f"{run['seconds'] / rust['seconds']:.2f}x" if rust else "-"
             print(
                 f"{r['corpus']:<22}{r['vocab_size']:>6} {which:<8}{form:<12}{run['seconds']:>8.2f}"
-                f"{peak:>9.0f}{t_ratio:>13}{m_ratio:>11}"
+                f"{peak:>9.0f}{t_ratio:>12}{m_ratio:>11}{r_ratio:>17}"
             )
     print(
         "\n(peak MB = the trainer process's own peak RSS (VmHWM) plus its largest worker's, if any;"
@@ -253,20 +254,20 @@ def _print_table(results: list[dict[str, Any]]) -> None:
         "\n (HF in batches of 1000); pieces = 1 MB pieces; * = the peer's fastest form, which"
         "\n the ratios compare against)"
     )
-    print(f"\n{'corpus':<22}{'merges == rustbpe':>18}{'bytes/token':>26}{'encode MB/s':>52}")
+    print()
     for r in results:
-        bpt = " ".join(f"{k} {v:.2f}" for k, v in r["bytes_per_token"].items())
+        bpt = ", ".join(f"{k} {v:.2f}" for k, v in r["bytes_per_token"].items())
         enc = r["encode_mb_per_s"]
-        mb = " ".join(f"{k} {v:.1f}" for k, v in enc.items())
         same = r.get("merges_equal_rustbpe", "-")
-        print(f"{r['corpus']:<22}{same!s:>18}{bpt:>26}{mb:>52}")
+        print(f"{r['corpus']}: merges == rustbpe: {same}; held-out bytes/token: {bpt}")
+        print("  encode MB/s: " + ", ".join(f"{k} {v:.1f}" for k, v in enc.items()))
         ratios = (
             f"ours-1thread/tiktoken {enc['ours-1thread'] / enc['tiktoken']:.2f}x, "
             f"ours/tiktoken-batch {enc['ours'] / enc['tiktoken-batch']:.2f}x"
         )
         if "hf" in enc:
             ratios += f", ours/HF {enc['ours'] / enc['hf']:.2f}x"
-        print(f"{'':<22}encode: {ratios}")
+        print(f"  encode ratios: {ratios}")
     print(
         "\n(ours: BPETokenizer.encode_ordinary, which cuts texts of 64K+ characters at safe"
         "\n line breaks and encodes the pieces on all cores; ours-1thread: num_threads=1;"

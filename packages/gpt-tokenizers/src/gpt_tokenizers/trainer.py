@@ -37,7 +37,7 @@ from __future__ import annotations
 import heapq
 import sys
 import warnings
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from itertools import pairwise
 from typing import Any
@@ -197,37 +197,31 @@ def train_merges(
     low = (1 << shift) - 1
     shift2 = 2 * shift  # bits of a packed pair inside a heap entry
 
-    pair_counts: dict[int, int] = {}
+    counted: defaultdict[int, int] = defaultdict(int)  # pair -> count, while counting
     long = LongChunks(shift)
     # A short chunk is a str with one character per id (chr(id)): finding and replacing a
     # pair are then `str.find` and `str.replace`, which scan left to right without overlap
     # exactly as a merge does, in C.
     words: list[str] = []
     counts: list[int] = []
-    # pair -> the short chunks that held it (see above); a pair first seen in one chunk
-    # only is stored as that chunk's index, not a list (most are: it saves memory).
-    where: dict[int, int | list[int]] = {}
-    get = pair_counts.get
+    # pair -> the short chunks that held it (see above). A chunk holding a pair twice is
+    # listed twice: cheaper than deduplicating, and its second visit finds nothing left.
+    where: defaultdict[int, list[int]] = defaultdict(list)
     for chunk, count in chunks:
         if len(chunk) < 2 or count <= 0:  # a single byte has no pair to merge
             continue
         if len(chunk) > LONG_CHUNK:
-            long.add(chunk, count, pair_counts)
+            long.add(chunk, count, counted)
             continue
         i = len(words)
         words.append(chunk.decode("latin-1"))  # byte value -> the same code point
         counts.append(count)
-        keys = [(prev << shift) | t for prev, t in pairwise(chunk)]
-        for key in keys:
-            pair_counts[key] = get(key, 0) + count
-        for key in set(keys):
-            held = where.get(key)
-            if held is None:
-                where[key] = i
-            elif isinstance(held, int):
-                where[key] = [held, i]
-            else:
-                held.append(i)
+        for key in [(prev << shift) | t for prev, t in pairwise(chunk)]:
+            counted[key] += count
+            where[key].append(i)
+    pair_counts = dict(counted)  # a plain dict from here: a missing pair is a bug, not 0
+    del counted
+    get = pair_counts.get
 
     heap = [(-c << shift2) | key for key, c in pair_counts.items()]
     heapq.heapify(heap)
@@ -263,8 +257,7 @@ def train_merges(
         created = long.merge(key, new, pair_counts)  # new pairs in long chunks
         new_counts: dict[int, int] = {}
         new_where: dict[int, list[int]] = {}
-        held = where.pop(key, None)
-        visit: Iterable[int] = () if held is None else (held,) if isinstance(held, int) else held
+        visit = where.pop(key, ())
         _merge_short(words, counts, visit, a, b, new, shift, pair_counts, new_counts, new_where)
         del pair_counts[key]
         if not created:  # the common case: no long chunk holds the pair
