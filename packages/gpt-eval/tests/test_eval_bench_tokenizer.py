@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from gpt_eval.bench_tokenizer import _keep_best
+from gpt_eval.bench_tokenizer import FORMS, TRAIN_MIN_SECONDS, _keep_best, train_in_turns
 from gpt_eval.bench_tokenizer_scaling import build_scaling_corpus
 from gpt_eval.bench_tokenizer_worker import GPT4, documents
+from gpt_eval.errors import EvalError
 from gpt_tokenizers.patterns import resolve_pattern
 from gpt_tokenizers.pretokenize import count_text
 
@@ -68,3 +70,39 @@ def test_training_rounds_keep_the_best_time_and_the_highest_peak() -> None:
     for run in rounds:
         kept = _keep_best(kept, run)
     assert kept == {"seconds": 1.5, "peak_mb": 31.0, "children_peak_mb": 5.0}
+
+
+def _fake_trainer(
+    seconds: float, fails: str = ""
+) -> tuple[list[str], Callable[[str, str], dict[str, float]]]:
+    """A stand-in for the worker: (the calls made, a trainer whose `fails` peer raises)."""
+    calls: list[str] = []
+
+    def train(which: str, form: str) -> dict[str, float]:
+        calls.append(f"{which}.{form}")
+        if which == fails:
+            raise EvalError(f"{which} trainer failed:\nno module named {which}")
+        return {"seconds": seconds + 0.01 * len(calls), "peak_mb": 10.0, "children_peak_mb": 0.0}
+
+    return calls, train
+
+
+def test_training_runs_every_form_in_turns_and_longer_when_runs_are_short() -> None:
+    every = [f"{w}.{f}" for w, fs in FORMS.items() for f in fs]
+    calls, train = _fake_trainer(TRAIN_MIN_SECONDS)  # slow: the minimum rounds are enough
+    forms = train_in_turns(train, 2)
+    assert calls == every * 2
+    assert forms["ours"]["train_files"]["seconds"] == pytest.approx(TRAIN_MIN_SECONDS + 0.01)
+    calls, train = _fake_trainer(0.001)  # fast: up to 3x the rounds
+    train_in_turns(train, 2)
+    assert calls == every * 6
+
+
+def test_a_failing_peer_is_skipped_but_ours_failing_is_an_error() -> None:
+    calls, train = _fake_trainer(TRAIN_MIN_SECONDS, fails="rustbpe")
+    forms = train_in_turns(train, 2)
+    assert "rustbpe" not in forms
+    assert sum(c.startswith("rustbpe.") for c in calls) == len(FORMS["rustbpe"])  # not retried
+    _, train = _fake_trainer(1.0, fails="ours")
+    with pytest.raises(EvalError, match="ours trainer failed"):
+        train_in_turns(train, 2)
