@@ -4,7 +4,8 @@ For each corpus the last 10% (cut at a line break) is held out. Each trainer run
 subprocess (`bench_tokenizer_worker.py`) on the same training text so that its peak memory
 is its own: ours (`BPETokenizer.train_files`), HF tokenizers' BpeTrainer with the same GPT-4
 pre-split and byte-level alphabet, and rustbpe, whose merges ours must reproduce exactly.
-Each peer runs in each of its input forms (`FORMS`), all of them in turns for at least
+Each peer runs in each of its input forms (`FORMS`), all in turns (every other round in
+reverse) for at least
 `--train-rounds` rounds (so a load spike or a cold cache hits every peer alike, and no
 peer pays for running first), and on a small corpus for more rounds (up to 3x as many)
 until each form has trained for `TRAIN_MIN_SECONDS` in all: this host's speed drifts by
@@ -123,8 +124,11 @@ def _best_seconds(fns: dict[str, Callable[[], object]], repeats: int) -> dict[st
     best = dict.fromkeys(fns, float("inf"))
     spent = dict.fromkeys(fns, 0.0)
     rounds = 0
+    names = list(fns)
     while rounds < max(1, repeats) or min(spent.values()) < ENCODE_MIN_SECONDS:
-        for name, fn in fns.items():
+        # Every other round runs them in reverse, so none always follows the same one.
+        for name in names if rounds % 2 == 0 else names[::-1]:
+            fn = fns[name]
             t0 = time.perf_counter()
             fn()
             dt = time.perf_counter() - t0
@@ -155,27 +159,28 @@ def train_in_turns(
     {peer: {form: its best time and highest peaks}}. A peer's form that fails is skipped
     from then on; ours failing is an error."""
     forms: dict[str, dict[str, dict[str, float]]] = {}
+    every = [(which, form) for which, which_forms in FORMS.items() for form in which_forms]
     skipped: set[tuple[str, str]] = set()
     spent: dict[tuple[str, str], float] = {}
     k = 0
     while k < rounds or (k < 3 * rounds and min(spent.values()) < TRAIN_MIN_SECONDS):
         k += 1
         print(f"  training round {k} (at least {rounds})", flush=True)
-        for which, which_forms in FORMS.items():
-            for form in which_forms:
-                if (which, form) in skipped:
-                    continue
-                try:
-                    run = train(which, form)
-                except EvalError as exc:
-                    if which == "ours":
-                        raise
-                    print(f"  {which} ({form}): skipped ({str(exc).splitlines()[-1]})", flush=True)
-                    skipped.add((which, form))
-                    continue
-                spent[which, form] = spent.get((which, form), 0.0) + run["seconds"]
-                kept = forms.setdefault(which, {})
-                kept[form] = _keep_best(kept.get(form), run)
+        # Every other round runs in reverse, so no peer always runs first or after another.
+        for which, form in every if k % 2 else every[::-1]:
+            if (which, form) in skipped:
+                continue
+            try:
+                run = train(which, form)
+            except EvalError as exc:
+                if which == "ours":
+                    raise
+                print(f"  {which} ({form}): skipped ({str(exc).splitlines()[-1]})", flush=True)
+                skipped.add((which, form))
+                continue
+            spent[which, form] = spent.get((which, form), 0.0) + run["seconds"]
+            kept = forms.setdefault(which, {})
+            kept[form] = _keep_best(kept.get(form), run)
     return forms
 
 
