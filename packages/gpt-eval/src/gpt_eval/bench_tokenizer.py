@@ -5,15 +5,14 @@ subprocess (`bench_tokenizer_worker.py`) on the same training text so that its p
 is its own: ours (`BPETokenizer.train_files`), HF tokenizers' BpeTrainer with the same GPT-4
 pre-split and byte-level alphabet, and rustbpe, whose merges ours must reproduce exactly.
 Each peer runs in each of its input forms (`FORMS`), all in turns (every other round in
-reverse) for at least
-`--train-rounds` rounds (so a load spike or a cold cache hits every peer alike, and no
-peer pays for running first), and on a small corpus for more rounds (up to 3x as many)
-until each form has trained for `TRAIN_MIN_SECONDS` in all: this host's speed drifts by
-tens of percent within seconds, and a 0.5 s run needs many tries to meet its best. Each
-keeps its best time and its highest peak memory, and each peer is compared in its
-fastest form. Then
-the held-out text is encoded with our API, with a raw `tiktoken.Encoding` of the same ranks
-(one thread, and its batch API on all cores) and with HF's `encode`; MB/s are compared.
+reverse) for at least `--train-rounds` rounds (so a load spike or a cold cache hits every
+peer alike, and no peer pays for running first), and on a small corpus for more rounds (up
+to 3x as many) until each form has trained for `TRAIN_MIN_SECONDS` in all: this host's
+speed drifts by tens of percent within seconds, and a 0.5 s run needs many tries to meet
+its best. Each keeps its best time and its highest peak memory, and each peer is compared
+in its fastest form. Then the held-out text is encoded with our API, with a raw
+`tiktoken.Encoding` of the same ranks (one thread, and its batch API on all cores) and with
+HF's `encode`; MB/s are compared.
 `--scaling` is in `bench_tokenizer_scaling.py`.
 """
 
