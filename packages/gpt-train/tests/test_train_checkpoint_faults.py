@@ -15,20 +15,14 @@ from gpt_train import TrainError
 from gpt_train import checkpoint as ckpt
 from gpt_train.config import TrainConfig, load_config
 from gpt_train.metrics import read_metrics
-from gpt_train.prepare import prepare_data
 from gpt_train.runs import available_checkpoints, load_run
 from gpt_train.trainer import Trainer, train
 from safetensors.torch import load_file
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = Path(__file__).resolve().parents[3]
-    tmp = tmp_path_factory.mktemp("data")
-    src = tmp / "text.txt"
-    src.write_bytes((root / "corpora" / "tinyshakespeare.txt").read_bytes()[:20_000])
-    prepare_data([str(src)], tmp / "prepared", progress=False)
-    return tmp / "prepared"
+def data_dir(prepared_prefix: Callable[[int], Path]) -> Path:
+    return prepared_prefix(20_000)
 
 
 def _cfg(data_dir: Path, *overrides: str) -> TrainConfig:

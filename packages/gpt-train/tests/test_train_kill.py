@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,6 @@ import pytest
 import torch
 from gpt_train.config import load_config
 from gpt_train.metrics import read_metrics
-from gpt_train.prepare import prepare_data
 from gpt_train.runs import load_run
 
 MAX_STEPS = 150
@@ -56,15 +56,11 @@ def _latest_step(run: Path) -> int:
     return loaded.step
 
 
-def _write_config(tmp_path: Path) -> Path:
+def _write_config(tmp_path: Path, data_dir: Path) -> Path:
     """A tiny run that checkpoints every step and keeps 2, on a small prepared corpus."""
-    root = Path(__file__).resolve().parents[3]
-    src = tmp_path / "text.txt"
-    src.write_bytes((root / "corpora" / "tinyshakespeare.txt").read_bytes()[:20_000])
-    prepare_data([str(src)], tmp_path / "prepared", progress=False)
     values: dict[str, Any] = {
         "model": {"max_seq_len": 16, "d_model": 16, "n_layers": 1, "n_heads": 2},
-        "data": {"dir": str(tmp_path / "prepared")},
+        "data": {"dir": str(data_dir)},
         "optim": {"lr": 3e-3, "warmup_steps": 1},
         "train": {"max_steps": MAX_STEPS, "batch_size": 2, "device": "cpu"},
         "log": {"log_interval": 1, "eval_interval": 5, "eval_batches": 1, "sample_interval": 0,
@@ -89,8 +85,11 @@ def _read_int(zygote: subprocess.Popen[str]) -> int:
 
 
 @pytest.mark.slow
-def test_sigkill_around_checkpoint_saves_loses_nothing(tmp_path: Path) -> None:
-    cfg_path, script, run = _write_config(tmp_path), tmp_path / "zygote.py", tmp_path / "run"
+def test_sigkill_around_checkpoint_saves_loses_nothing(
+    tmp_path: Path, prepared_prefix: Callable[[int], Path]
+) -> None:
+    cfg_path = _write_config(tmp_path, prepared_prefix(20_000))
+    script, run = tmp_path / "zygote.py", tmp_path / "run"
     script.write_text(ZYGOTE)
     metrics = run / "metrics.csv"
     zygote = subprocess.Popen(

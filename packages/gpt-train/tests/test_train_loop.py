@@ -6,6 +6,7 @@ import dataclasses
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,6 @@ from gpt_core import SamplingConfig, generate
 from gpt_train import TrainError
 from gpt_train.config import TrainConfig, load_config
 from gpt_train.metrics import read_metrics
-from gpt_train.prepare import prepare_data
 from gpt_train.runs import available_checkpoints, load_run
 from gpt_train.trainer import Trainer, train
 
@@ -23,13 +23,8 @@ COMPARED = ["step", "tokens", "train_loss", "val_loss", "lr", "grad_norm"]
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = Path(__file__).resolve().parents[3]
-    tmp = tmp_path_factory.mktemp("data")
-    src = tmp / "shakespeare.txt"
-    src.write_bytes((root / "corpora" / "tinyshakespeare.txt").read_bytes()[:60_000])
-    prepare_data([str(src)], tmp / "prepared", progress=False)
-    return tmp / "prepared"
+def data_dir(prepared_prefix: Callable[[int], Path]) -> Path:
+    return prepared_prefix(60_000)
 
 
 def _cfg(data_dir: Path, *overrides: str, dropout: float = 0.1) -> TrainConfig:

@@ -4,7 +4,7 @@ that the loop, checkpoints and an exact resume treat like AdamW."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,6 @@ from gpt_train import TrainError
 from gpt_train.config import OptimSection, TrainConfig, load_config
 from gpt_train.metrics import read_metrics
 from gpt_train.optim import Fp32Muon, MuonAdamW, _newton_schulz, build_optimizer, muon_params
-from gpt_train.prepare import prepare_data
 from gpt_train.runs import load_run
 from gpt_train.schedule import lr_at
 from gpt_train.trainer import train
@@ -76,13 +75,8 @@ def test_one_step_moves_every_parameter_at_the_scheduled_lr() -> None:
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = Path(__file__).resolve().parents[3]
-    tmp = tmp_path_factory.mktemp("data")
-    src = tmp / "shakespeare.txt"
-    src.write_bytes((root / "corpora" / "tinyshakespeare.txt").read_bytes()[:30_000])
-    prepare_data([str(src)], tmp / "prepared", progress=False)
-    return tmp / "prepared"
+def data_dir(prepared_prefix: Callable[[int], Path]) -> Path:
+    return prepared_prefix(30_000)
 
 
 def _cfg(data_dir: Path, *overrides: str) -> TrainConfig:

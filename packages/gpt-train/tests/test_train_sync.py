@@ -5,6 +5,7 @@ compiles once, and (on CUDA) ordinary steps never synchronise with the host."""
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,6 @@ import torch
 from gpt_train import TrainError
 from gpt_train.config import TrainConfig, load_config
 from gpt_train.metrics import read_metrics
-from gpt_train.prepare import prepare_data
 from gpt_train.runs import load_run
 from gpt_train.trainer import Trainer, train
 
@@ -21,13 +21,8 @@ COMPARED = ["step", "tokens", "train_loss", "val_loss", "lr", "grad_norm"]
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = Path(__file__).resolve().parents[3]
-    tmp = tmp_path_factory.mktemp("data")
-    src = tmp / "shakespeare.txt"
-    src.write_bytes((root / "corpora" / "tinyshakespeare.txt").read_bytes()[:30_000])
-    prepare_data([str(src)], tmp / "prepared", progress=False)
-    return tmp / "prepared"
+def data_dir(prepared_prefix: Callable[[int], Path]) -> Path:
+    return prepared_prefix(30_000)
 
 
 def _cfg(data_dir: Path, *overrides: str, device: str = "cpu") -> TrainConfig:

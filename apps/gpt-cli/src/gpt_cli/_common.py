@@ -1,7 +1,9 @@
-"""Helpers shared by every command: consistent, traceback-free error exits."""
+"""Helpers shared by every command: consistent, traceback-free error exits, and the
+arguments that name a run's checkpoint."""
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,6 +14,14 @@ def fail(message: str, code: int = 2) -> NoReturn:
     """Print a one-line error for the user (no traceback) and exit."""
     print(f"error: {message}", file=sys.stderr)
     raise SystemExit(code)
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """--run and --checkpoint, the same for every command that reads a trained run."""
+    parser.add_argument("--run", required=True, help="run folder written by `train`")
+    parser.add_argument(
+        "--checkpoint", default="latest", help="latest | best | step-N | a checkpoint folder"
+    )
 
 
 def not_yet_available(command: str) -> NoReturn:

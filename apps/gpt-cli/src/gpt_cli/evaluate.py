@@ -7,7 +7,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from gpt_cli._common import user_errors
+from gpt_cli._common import add_run_arguments, user_errors
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,10 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
             "prepared split."
         ),
     )
-    p.add_argument("--run", required=True, help="run folder written by `train`")
-    p.add_argument(
-        "--checkpoint", default="latest", help="latest | best | step-N | a checkpoint folder"
-    )
+    add_run_arguments(p)
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--input", type=Path, help="a UTF-8 text file to score")
     src.add_argument(

@@ -10,7 +10,7 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from gpt_cli._common import user_errors
+from gpt_cli._common import add_run_arguments, user_errors
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,10 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
             "(the rank file + pattern and special tokens)."
         ),
     )
-    p.add_argument("--run", required=True, help="run folder written by `train`")
-    p.add_argument(
-        "--checkpoint", default="latest", help="latest | best | step-N | a checkpoint folder"
-    )
+    add_run_arguments(p)
     p.add_argument("--format", choices=["hf", "safetensors", "tiktoken"], default="hf")
     p.add_argument("--out", required=True, type=Path, help="folder to write (new or empty)")
     p.add_argument(

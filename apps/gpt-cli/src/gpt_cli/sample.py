@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gpt_cli._common import user_errors
+from gpt_cli._common import add_run_arguments, user_errors
 
 if TYPE_CHECKING:
     from gpt_core import SamplingConfig
@@ -25,10 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
             "same --seed gives the same text."
         ),
     )
-    p.add_argument("--run", required=True, help="run folder written by `train`")
-    p.add_argument(
-        "--checkpoint", default="latest", help="latest | best | step-N | a checkpoint folder"
-    )
+    add_run_arguments(p)
     src = p.add_mutually_exclusive_group()
     src.add_argument("--prompt", default="", help="text to continue (default: start of text)")
     src.add_argument("--prompt-file", type=Path, help="a file of prompts, one per line")
