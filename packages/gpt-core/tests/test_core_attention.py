@@ -8,6 +8,7 @@ Tolerances: float32 on CPU; the two paths sum in different orders, so outputs ag
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -109,6 +110,36 @@ def test_decode_mode_chooser_follows_the_faster_mode() -> None:
     assert picks[10]
     assert picks[26]
     assert not any(ModeChooser(enabled=False).pick() for _ in range(3))
+
+
+def run_chooser(chooser: ModeChooser, seconds: Callable[[int, bool], float], n: int) -> str:
+    """The modes picked over n steps ('T' threaded, 's' single) when step i in a mode
+    takes seconds(i, mode)."""
+    picks = ""
+    for i in range(n):
+        mode = chooser.pick()
+        picks += "T" if mode else "s"
+        chooser.record(mode, seconds(i, mode))
+    return picks
+
+
+def test_decode_mode_chooser_ignores_one_slow_step_but_follows_a_change_in_load() -> None:
+    # Threaded is faster (1 ms against 2), but a shared host makes every 7th step 5 ms slow.
+    def noisy(i: int, threaded: bool) -> float:
+        return (0.001 if threaded else 0.002) + (0.005 if i % 7 == 6 else 0.0)
+
+    picks = run_chooser(ModeChooser(enabled=True), noisy, 200)
+    # Only the first try and the re-checks (steps 10, 26, 58, 122) run single-threaded.
+    assert picks.count("s") == 5, picks
+
+    # From step 50 another process holds a core and the threaded step takes 40 ms.
+    def loaded(i: int, threaded: bool) -> float:
+        return 0.040 if threaded and i >= 50 else (0.001 if threaded else 0.002)
+
+    picks = run_chooser(ModeChooser(enabled=True), loaded, 120)
+    assert picks[50:53] == "TTT"  # three slow steps in a row: a real change, not noise
+    # Single-threaded from then on, but for the re-check at step 58 (the next is at 122).
+    assert picks[53:] == "s" * 5 + "T" + "s" * 61
 
 
 @pytest.mark.gpu

@@ -21,6 +21,7 @@ re-checking the other at growing intervals (ModeChooser).
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import cast
@@ -73,15 +74,23 @@ class ModeChooser:
 
     Steps 0 and 1 try each mode; afterwards the faster one runs, and the other is re-timed
     once after gaps of 8, 16, 32, ... steps (at steps 10, 26, 58, ...), so a change in
-    machine load is noticed at a small cost.
+    machine load is noticed at a small cost. A mode's time is the least of its last
+    `window` steps: a shared host's noise only ever adds time, so one slow step must not
+    make the chooser leave the faster mode (it then stayed away until the next re-check,
+    about half of a 256-token run), while `window` slow steps in a row, a real change in
+    load, still do.
     """
 
-    def __init__(self, enabled: bool) -> None:
+    def __init__(self, enabled: bool, window: int = 3) -> None:
         self.enabled = enabled
-        self.seconds = {False: float("inf"), True: float("inf")}
+        self.recent: dict[bool, deque[float]] = {m: deque(maxlen=window) for m in (False, True)}
         self.steps = 0
         self.gap = 8
         self.next_probe = 2 + self.gap
+
+    def seconds(self, threaded: bool) -> float:
+        """The time a step in this mode takes now, as far as the recent steps tell."""
+        return min(self.recent[threaded], default=float("inf"))
 
     def pick(self) -> bool:
         """The mode for the next step."""
@@ -89,7 +98,7 @@ class ModeChooser:
             return False
         if self.steps < 2:
             return self.steps == 1
-        best = self.seconds[True] < self.seconds[False]
+        best = self.seconds(True) < self.seconds(False)
         if self.steps >= self.next_probe:
             self.gap *= 2
             self.next_probe = self.steps + self.gap
@@ -98,7 +107,7 @@ class ModeChooser:
 
     def record(self, threaded: bool, seconds: float) -> None:
         """How long the step just run in mode `threaded` took."""
-        self.seconds[threaded] = seconds
+        self.recent[threaded].append(seconds)
         self.steps += 1
 
 
