@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import warnings
 from collections import Counter
 from pathlib import Path
@@ -11,7 +12,7 @@ import regex
 import tiktoken
 from gpt_tokenizers import BPETokenizer
 from gpt_tokenizers import pretokenize as pretokenize_module
-from gpt_tokenizers.patterns import PATTERNS
+from gpt_tokenizers.patterns import PATTERNS, ascii_twin
 from gpt_tokenizers.pretokenize import count_files, count_text, count_texts
 
 # Letters of each case, a digit, whitespace, and the punctuation the patterns treat apart
@@ -104,3 +105,31 @@ def test_str_isspace_covers_the_regex_whitespace() -> None:
     # that is only safe if everything the patterns' \s matches is among it.
     everything = "".join(chr(c) for c in range(0x110000) if not 0xD800 <= c < 0xE000)
     assert all(ch.isspace() for ch in regex.findall(r"\s", everything))
+
+
+# ASCII characters of every class the patterns tell apart, with those where `re` and
+# `regex` could differ: \x0b and \x0c (whitespace to both), \x1c and \x1f (str.isspace
+# but not Unicode White_Space), NUL, and the letters of contractions in both cases.
+TWIN_ALPHABET = "aZsL1 \t\n\r\x0b\x0c\x1c\x00.'/"
+
+
+@pytest.mark.parametrize("name", sorted(PATTERNS))
+def test_ascii_twin_splits_ascii_text_as_the_pattern_does(name: str) -> None:
+    # Counting splits ASCII words with the pattern's `re` twin: it must find the same
+    # chunks on every string of up to 4 characters of TWIN_ALPHABET, every pair of ASCII
+    # characters, and longer random ASCII strings.
+    twin = ascii_twin(PATTERNS[name])
+    assert twin is not None
+    split = regex.compile(PATTERNS[name]).findall
+    rng = random.Random(0)
+    every_ascii = [chr(c) for c in range(128)]
+    texts = [
+        *_strings_of(TWIN_ALPHABET, 4),
+        *(a + b for a in every_ascii for b in every_ascii),
+        *("".join(rng.choices(every_ascii, k=rng.randint(5, 40))) for _ in range(5_000)),
+        "Said he,\n\n  'Tis a  1.5\t  day.  \n",
+        "I'LL go; don't\n\n/usr \x1c\x1d\x1e\x1f  \x0b\x0c x 12345",
+    ]
+    for text in texts:
+        assert twin.findall(text) == split(text), repr(text)
+    assert ascii_twin(r"\w+") is None  # a custom pattern keeps `regex`

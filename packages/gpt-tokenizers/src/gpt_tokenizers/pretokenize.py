@@ -11,7 +11,9 @@ pattern whose matches span such a line break would see the pieces separately.)
 
 Under the built-in patterns a text is split by the regex only in its distinct space-led
 words (`_count_by_words`): the regex costs about a thousand instructions per character,
-`str.split` and `Counter` far less, and most words repeat.
+`str.split` and `Counter` far less, and most words repeat. An ASCII word is split by the
+pattern's twin in the standard library's `re` (`patterns.ascii_twin`), which finds the same
+chunks in ASCII text at less than half the cost of a `regex` call.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import regex
 
 from gpt_tokenizers._progress import progress
 from gpt_tokenizers.errors import TokenizerError
-from gpt_tokenizers.patterns import PATTERNS
+from gpt_tokenizers.patterns import PATTERNS, ascii_twin
 
 if TYPE_CHECKING:  # imported when a pool starts: it costs 2.6 MB, most of a small run's peak
     import multiprocessing.pool
@@ -150,7 +152,12 @@ def _count_by_words(text: str, split_re: regex.Pattern[str]) -> Counter[str]:
     for piece in safe_pieces(text, WORD_SLICE_CHARS):
         _split_words(piece, distinct, counts, split_re, mark)
     get, findall = counts.get, split_re.findall
+    # ASCII words are split by the pattern's `re` twin, which finds the same chunks there
+    # at less than half the cost a call (patterns.ascii_twin).
+    twin = ascii_twin(split_re.pattern)
+    ascii_findall = findall if twin is None else twin.findall
     once: list[str] = []  # pieces seen once: split and counted together, in C
+    once_ascii: list[str] = []
     for word, n in distinct.items():
         # A word after a newline cut starts with the mark; any other had a space in front.
         if word[0] == mark:
@@ -158,16 +165,18 @@ def _count_by_words(text: str, split_re: regex.Pattern[str]) -> Counter[str]:
             piece = word
         else:
             piece = " " + word
+        is_ascii = word.isascii()
         # A run of ASCII letters, all lower case after the first, after an optional space
         # is one chunk under every built-in pattern: skip the regex for it.
-        if word.isalpha() and word.isascii() and (len(word) == 1 or word[1:].islower()):
+        if is_ascii and word.isalpha() and (len(word) == 1 or word[1:].islower()):
             counts[piece] = get(piece, 0) + n
         elif n == 1:
-            once.append(piece)
+            (once_ascii if is_ascii else once).append(piece)
         else:
-            for chunk in findall(piece):
+            for chunk in (ascii_findall if is_ascii else findall)(piece):
                 counts[chunk] = get(chunk, 0) + n
     counts.update(itertools.chain.from_iterable(map(findall, once)))
+    counts.update(itertools.chain.from_iterable(map(ascii_findall, once_ascii)))
     return counts
 
 
