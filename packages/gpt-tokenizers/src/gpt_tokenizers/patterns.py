@@ -37,7 +37,7 @@ PATTERNS: dict[str, str] = {"gpt2": GPT2_PATTERN, "gpt4": GPT4_PATTERN, "o200k":
 
 
 # On text of ASCII characters alone, each built-in pattern has a twin in the syntax of the
-# standard library's `re`, whose calls cost less than half of a `regex` call on a short
+# standard library's `re`, whose calls cost about half of a `regex` call or less on a short
 # piece (counting calls it once per distinct word). In ASCII, \p{L} is [A-Za-z], \p{N}
 # is [0-9], o200k's upper- and lower-case classes are [A-Z] and [a-z] (no ASCII character
 # is Lt, Lm, Lo or M), and \s is spelled out: `re`'s \s is str.isspace, which also takes

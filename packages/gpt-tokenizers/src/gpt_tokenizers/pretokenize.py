@@ -13,7 +13,7 @@ Under the built-in patterns a text is split by the regex only in its distinct sp
 words (`_count_by_words`): the regex costs about a thousand instructions per character,
 `str.split` and `Counter` far less, and most words repeat. An ASCII word is split by the
 pattern's twin in the standard library's `re` (`patterns.ascii_twin`), which finds the same
-chunks in ASCII text at less than half the cost of a `regex` call.
+chunks in ASCII text at about half the cost of a `regex` call or less.
 """
 
 from __future__ import annotations
@@ -153,7 +153,7 @@ def _count_by_words(text: str, split_re: regex.Pattern[str]) -> Counter[str]:
         _split_words(piece, distinct, counts, split_re, mark)
     get, findall = counts.get, split_re.findall
     # ASCII words are split by the pattern's `re` twin, which finds the same chunks there
-    # at less than half the cost a call (patterns.ascii_twin).
+    # at about half the cost a call or less (patterns.ascii_twin).
     twin = ascii_twin(split_re.pattern)
     ascii_findall = findall if twin is None else twin.findall
     once: list[str] = []  # pieces seen once: split and counted together, in C
