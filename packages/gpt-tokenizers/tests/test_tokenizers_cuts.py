@@ -108,8 +108,9 @@ def test_str_isspace_covers_the_regex_whitespace() -> None:
 
 
 # ASCII characters of every class the patterns tell apart, with those where `re` and
-# `regex` could differ: \x0b and \x0c (whitespace to both), \x1c and \x1f (str.isspace
-# but not Unicode White_Space), NUL, and the letters of contractions in both cases.
+# `regex` could differ: \x0b and \x0c (whitespace to both), \x1c (str.isspace but not
+# Unicode White_Space, like \x1d-\x1f, which the pairs cover), NUL, and the letters of
+# contractions in both cases.
 TWIN_ALPHABET = "aZsL1 \t\n\r\x0b\x0c\x1c\x00.'/"
 
 
