@@ -6,6 +6,7 @@ The built-in strings are exactly the ones tiktoken uses for its GPT-2 (r50k), GP
 
 from __future__ import annotations
 
+import functools
 import re
 
 import regex
@@ -53,20 +54,17 @@ _ASCII_SPELLING = [  # (regex syntax, ASCII-only `re` syntax), replaced in this 
     (r"\S", f"[^{_SPACE}]"),
     (r"\s", f"[{_SPACE}]"),
 ]
-_ascii_twins: dict[str, re.Pattern[str]] = {}
 
 
+@functools.cache
 def ascii_twin(pattern: str) -> re.Pattern[str] | None:
     """The built-in `pattern` for ASCII-only text, compiled with `re` (see above): on such
     text it finds exactly the chunks the pattern does. None for a custom pattern."""
     if pattern not in PATTERNS.values():
         return None
-    if pattern not in _ascii_twins:
-        spelled = pattern
-        for unicode_class, ascii_class in _ASCII_SPELLING:
-            spelled = spelled.replace(unicode_class, ascii_class)
-        _ascii_twins[pattern] = re.compile(spelled)
-    return _ascii_twins[pattern]
+    for unicode_class, ascii_class in _ASCII_SPELLING:
+        pattern = pattern.replace(unicode_class, ascii_class)
+    return re.compile(pattern)
 
 
 def resolve_pattern(pattern: str) -> str:
