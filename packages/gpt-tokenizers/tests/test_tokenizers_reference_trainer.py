@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 import warnings
 
 import pytest
 from gpt_tokenizers import BPETokenizer
 from gpt_tokenizers import reference_trainer as ref
+from gpt_tokenizers.errors import TokenizerError
 from gpt_tokenizers.patterns import GPT2_PATTERN, GPT4_PATTERN, O200K_PATTERN
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -56,6 +58,21 @@ def test_ties_go_to_the_smallest_pair() -> None:
 def test_several_texts_are_split_separately() -> None:
     fast, merges = _both(["ab", "cd"], 300, GPT4_PATTERN, [])
     assert fast.merges == merges == [(97, 98), (99, 100)]  # no (b, c) across the texts
+
+
+def test_training_leaves_the_garbage_collector_as_it_found_it() -> None:
+    # Training pauses the cycle collector for speed; the caller's setting must come back,
+    # even when training fails.
+    try:
+        for enabled in (True, False):
+            (gc.enable if enabled else gc.disable)()
+            BPETokenizer.train("hello hello world", 260)
+            assert gc.isenabled() is enabled
+            with pytest.raises(TokenizerError, match="vocab_size"):
+                BPETokenizer.train("hello", 10)
+            assert gc.isenabled() is enabled
+    finally:
+        gc.enable()
 
 
 @settings(max_examples=40, deadline=None)
