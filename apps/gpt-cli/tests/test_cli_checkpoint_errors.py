@@ -8,12 +8,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import torch
 from gpt_cli import sample
 from gpt_cli import train as train_cli
 
 TEXT = "First Citizen: we are accounted poor citizens, the patricians good.\n" * 30
 STEPS = ("step-0000002", "step-0000004")
+Break = tuple[str, Callable[[Path], object], str]  # the root conftest's checkpoint_break
 
 
 @pytest.fixture(scope="module")
@@ -41,26 +41,6 @@ def root(trained: Path, tmp_path: Path) -> Path:
     return tmp_path
 
 
-def _truncate(file: Path) -> None:
-    file.write_bytes(file.read_bytes()[: file.stat().st_size // 2])
-
-
-def _pickle(file: Path) -> None:
-    class Evil:
-        def __reduce__(self) -> tuple[object, tuple[str]]:
-            return (print, ("pwned",))
-
-    torch.save({"evil": Evil()}, file)
-
-
-BREAKS: dict[str, tuple[str, Callable[[Path], object], str]] = {
-    "truncated weights": ("model.safetensors", _truncate, "is truncated or corrupt"),
-    "truncated state": ("state.pt", _truncate, "is truncated or corrupt"),
-    "corrupt meta": ("meta.json", lambda f: f.write_text("{not json"), "is corrupt"),
-    "pickled state": ("state.pt", _pickle, "something other than tensors and plain containers"),
-}
-
-
 def _one_error_line(run: Callable[[], None], capsys: pytest.CaptureFixture[str]) -> str:
     """Run a command expected to fail; return its single error line."""
     with pytest.raises(SystemExit) as exc:
@@ -75,11 +55,10 @@ def _one_error_line(run: Callable[[], None], capsys: pytest.CaptureFixture[str])
     return errors[0]
 
 
-@pytest.mark.parametrize("case", list(BREAKS))
 def test_resume_with_broken_checkpoints_is_one_line(
-    root: Path, case: str, capsys: pytest.CaptureFixture[str]
+    root: Path, checkpoint_break: Break, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    name, damage, reason = BREAKS[case]
+    name, damage, reason = checkpoint_break
     for step in STEPS:
         damage(root / "run" / "checkpoints" / step / name)
     args = ["--config", str(root / "tiny.yaml"), "--run-dir", str(root / "run"), "--resume",
@@ -89,11 +68,10 @@ def test_resume_with_broken_checkpoints_is_one_line(
     assert reason in line
 
 
-@pytest.mark.parametrize("case", list(BREAKS))
 def test_resume_falls_back_to_the_newest_good_checkpoint(
-    root: Path, case: str, capsys: pytest.CaptureFixture[str]
+    root: Path, checkpoint_break: Break, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    name, damage, reason = BREAKS[case]
+    name, damage, reason = checkpoint_break
     damage(root / "run" / "checkpoints" / STEPS[1] / name)
     train_cli.main(["--config", str(root / "tiny.yaml"), "--run-dir", str(root / "run"),
                     "--resume", "--max-steps", "6"])  # fmt: skip
@@ -106,11 +84,11 @@ def test_resume_falls_back_to_the_newest_good_checkpoint(
     assert "finished 6 steps" in out
 
 
-@pytest.mark.parametrize("case", ["truncated weights", "corrupt meta"])
+@pytest.mark.parametrize("checkpoint_break", ["truncated weights", "corrupt meta"], indirect=True)
 def test_sample_a_broken_checkpoint_is_one_line(
-    root: Path, case: str, capsys: pytest.CaptureFixture[str]
+    root: Path, checkpoint_break: Break, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    name, damage, reason = BREAKS[case]
+    name, damage, reason = checkpoint_break
     for step in (*STEPS, "best"):
         damage(root / "run" / "checkpoints" / step / name)
     run = str(root / "run")

@@ -8,7 +8,6 @@ attention.py is tested here with no change to this file.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,13 +38,8 @@ IDS = ["-".join(str(v) for v in combo.values()) for combo in COMBOS]
 VOCAB, WINDOW = 13, 12
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    """Tiny models: on a busy machine torch's thread pool only waits on itself."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Tiny models: on a busy machine torch's thread pool only waits on itself.
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def build(variant: dict[str, Any]) -> GPT:

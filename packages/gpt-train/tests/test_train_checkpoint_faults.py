@@ -19,6 +19,8 @@ from gpt_train.runs import available_checkpoints, load_run
 from gpt_train.trainer import Trainer, train
 from safetensors.torch import load_file
 
+Break = tuple[str, Callable[[Path], object], str]  # the root conftest's checkpoint_break
+
 
 @pytest.fixture(scope="module")
 def data_dir(prepared_prefix: Callable[[int], Path]) -> Path:
@@ -52,33 +54,10 @@ def run(base_run: Path, tmp_path: Path) -> Path:
     return copy
 
 
-def _truncate(file: Path) -> None:
-    file.write_bytes(file.read_bytes()[: file.stat().st_size // 2])
-
-
-def _pickle(file: Path) -> None:
-    class Evil:
-        def __reduce__(self) -> tuple[object, tuple[str]]:
-            return (print, ("pwned",))
-
-    torch.save({"evil": Evil()}, file)
-
-
-BREAKS: dict[str, tuple[str, Callable[[Path], object], str]] = {
-    "truncated weights": ("model.safetensors", _truncate, "is truncated or corrupt"),
-    "truncated state": ("state.pt", _truncate, "is truncated or corrupt"),
-    "corrupt meta": ("meta.json", lambda f: f.write_text('{"step": 4, "tok'), "is corrupt"),
-    "meta without a step": ("meta.json", lambda f: f.write_text("[1, 2]"), "step number"),
-    "pickled state": ("state.pt", _pickle, "something other than tensors and plain containers"),
-    "no state": ("state.pt", lambda f: f.unlink(), "no state.pt"),
-}
-
-
-@pytest.mark.parametrize("case", list(BREAKS))
 def test_resume_falls_back_past_a_broken_latest(
-    data_dir: Path, run: Path, case: str, capsys: pytest.CaptureFixture[str]
+    data_dir: Path, run: Path, checkpoint_break: Break, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    name, damage, reason = BREAKS[case]
+    name, damage, reason = checkpoint_break
     latest = run / "checkpoints" / "step-0000004"
     damage(latest / name)
     result = train(_cfg(data_dir, "train.max_steps=6"), run, resume=True)
@@ -94,11 +73,10 @@ def test_resume_falls_back_past_a_broken_latest(
     assert load_run(run).step == 6
 
 
-@pytest.mark.parametrize("case", list(BREAKS))
 def test_load_run_skips_a_broken_latest_and_names_the_fault(
-    run: Path, case: str, capsys: pytest.CaptureFixture[str]
+    run: Path, checkpoint_break: Break, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    name, damage, reason = BREAKS[case]
+    name, damage, reason = checkpoint_break
     damage(run / "checkpoints" / "step-0000004" / name)
     if name == "state.pt":  # sampling needs only the weights: step-4 is still usable
         assert load_run(run).step == 4
@@ -110,9 +88,13 @@ def test_load_run_skips_a_broken_latest_and_names_the_fault(
     assert "\n" not in str(exc.value)
 
 
-def test_resume_with_every_checkpoint_broken_is_one_clear_error(data_dir: Path, run: Path) -> None:
+@pytest.mark.parametrize("checkpoint_break", ["truncated weights"], indirect=True)
+def test_resume_with_every_checkpoint_broken_is_one_clear_error(
+    data_dir: Path, run: Path, checkpoint_break: Break
+) -> None:
+    name, damage, _ = checkpoint_break
     for step in ("step-0000002", "step-0000004"):
-        _truncate(run / "checkpoints" / step / "model.safetensors")
+        damage(run / "checkpoints" / step / name)
     with pytest.raises(TrainError, match=r"no usable checkpoint .* all 2 are broken") as exc:
         train(_cfg(data_dir, "train.max_steps=6"), run, resume=True)
     assert "\n" not in str(exc.value)

@@ -4,7 +4,7 @@ that the loop, checkpoints and an exact resume treat like AdamW."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +20,8 @@ from gpt_train.schedule import lr_at
 from gpt_train.trainer import train
 from torch.optim._muon import _zeropower_via_newtonschulz
 
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Tiny models: on a busy machine torch's thread pool only waits on itself.
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _model(**kw: Any) -> GPT:
