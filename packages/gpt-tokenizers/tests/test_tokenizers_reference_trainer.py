@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import gc
+import random
 import warnings
+from itertools import pairwise
 
 import pytest
 from gpt_tokenizers import BPETokenizer
 from gpt_tokenizers import reference_trainer as ref
 from gpt_tokenizers.errors import TokenizerError
 from gpt_tokenizers.patterns import GPT2_PATTERN, GPT4_PATTERN, O200K_PATTERN
+from gpt_tokenizers.trainer import INDEX_BLOCK, LONG_CHUNK, index_pairs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -108,4 +111,33 @@ def test_long_chunks_give_the_reference_merges(
     text = "".join(piece * n + sep for (piece, n), sep in zip(runs, separators, strict=False))
     text += " " + text[:300]  # the same long chunk twice: counted with weight 2
     fast, merges = _both(text, 256 + extra, GPT4_PATTERN, [])
+    assert fast.merges == merges
+
+
+def test_the_pair_index_counts_what_the_reference_counts() -> None:
+    # More chunks than three blocks of the index (trainer.INDEX_BLOCK), of every length the
+    # short path takes, with bytes from the whole range and counts from 1 to 9.
+    rng = random.Random(0)
+    chunks = [
+        bytes(rng.choice(b"ab\x00\xff\x7f\x80") for _ in range(rng.randint(2, LONG_CHUNK)))
+        for _ in range(3 * INDEX_BLOCK + 17)
+    ]
+    counts = [rng.randint(1, 9) for _ in chunks]
+    shift = 12
+    where, pair_counts = index_pairs(chunks, counts, shift)
+    stats = ref.get_stats((list(c), n) for c, n in zip(chunks, counts, strict=True))
+    assert pair_counts == {(a << shift) | b: n for (a, b), n in stats.items()}
+    # Each chunk is listed under a pair once per occurrence, in chunk order.
+    expected: dict[int, list[int]] = {}
+    for i, chunk in enumerate(chunks):
+        for a, b in pairwise(chunk):
+            expected.setdefault((a << shift) | b, []).append(i)
+    assert where == expected
+
+
+def test_many_chunks_give_the_reference_merges() -> None:
+    rng = random.Random(1)
+    words = sorted({"".join(rng.choices("abcde", k=rng.randint(1, 8))) for _ in range(30_000)})
+    assert len(words) > 2 * INDEX_BLOCK  # distinct chunks: the index takes several blocks
+    fast, merges = _both(" ".join(rng.choices(words, k=40_000)), 256 + 40, GPT4_PATTERN, [])
     assert fast.merges == merges

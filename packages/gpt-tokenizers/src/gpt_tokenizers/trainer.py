@@ -13,6 +13,8 @@ Why it is fast in pure Python:
   is fresh, its characters in the rewritten chunk are exactly the merged occurrences;
 - pair counts live in a dict keyed by one int, (left << shift) | right, cheaper to hash
   than a tuple; the same int orders pairs exactly like (left, right);
+- the first pairs are found and counted by C-level iterators (`index_pairs`): the chunks
+  are joined and every adjacent byte pair is read as a 16-bit word;
 - `where` maps a pair to the chunks that contained it when it appeared, so a merge visits
   only those chunks (stale entries are skipped by one `str.find`); a chunk with one
   occurrence of the pair, the common case, takes a shorter path, and such chunks are
@@ -40,10 +42,12 @@ import gc
 import heapq
 import sys
 import warnings
-from collections import Counter, defaultdict
+from array import array
+from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from itertools import pairwise
+from itertools import accumulate, chain, compress, repeat
+from operator import itemgetter
 from typing import Any
 
 from gpt_tokenizers._progress import progress
@@ -56,6 +60,9 @@ from gpt_tokenizers.patterns import resolve_pattern
 PROGRESS_EVERY = 64
 # Chunks longer than this many bytes are merged through `LongChunks` (see the docstring).
 LONG_CHUNK = 256
+# The pair index is built this many short chunks at a time, so its temporary lists stay
+# small next to the index itself.
+INDEX_BLOCK = 4096
 
 
 def check_specials(special_tokens: Iterable[str]) -> list[str]:
@@ -214,6 +221,54 @@ def _made(
         found.extend(group)
 
 
+def index_pairs(
+    chunks: list[bytes], counts: list[int], shift: int
+) -> tuple[dict[int, list[int]], dict[int, int]]:
+    """Where each byte pair stands, pair -> the chunks holding it (a chunk once per
+    occurrence, in order), and each pair's count (weighted by `counts`); pairs are packed
+    as (left << shift) | right. What `reference_trainer.get_stats` counts, in C loops: the
+    chunks are joined, a block at a time, and every adjacent byte pair read at once."""
+    where16: defaultdict[int, list[int]] = defaultdict(list)  # left * 256 + right -> chunks
+    chunks_of = where16.__getitem__
+    for first in range(0, len(chunks), INDEX_BLOCK):
+        block = chunks[first : first + INDEX_BLOCK]
+        joined = b"".join(block)
+        pairs = _byte_pairs(joined)
+        inside = bytearray(b"\x01") * len(pairs)  # 0 for a pair across two chunks
+        ends = list(accumulate(map(len, block[:-1])))  # where each chunk but the last ends
+        deque(map(inside.__setitem__, map((-1).__add__, ends), repeat(0)), maxlen=0)
+        # The chunk each pair is in: chunk i holds len(chunk) - 1 of them.
+        owners = chain.from_iterable(
+            map(repeat, range(first, first + len(block)), map((-1).__add__, map(len, block)))
+        )
+        # where16[pair].append(owner) for every pair inside a chunk.
+        deque(map(list.append, map(chunks_of, compress(pairs, inside)), owners), maxlen=0)
+    where: dict[int, list[int]] = {}
+    pair_counts: dict[int, int] = {}
+    for pair, found in where16.items():
+        key = ((pair >> 8) << shift) | (pair & 0xFF)
+        where[key] = found
+        # itemgetter picks many items in one C call (with one index it returns the item).
+        pair_counts[key] = counts[found[0]] if len(found) == 1 else sum(itemgetter(*found)(counts))
+    return where, pair_counts
+
+
+def _byte_pairs(data: bytes) -> list[int]:
+    """Every adjacent byte pair of `data` as left * 256 + right, in order: the 16-bit
+    big-endian words at even offsets and at odd ones, interleaved."""
+    n = len(data) - 1
+    # "H" is a C unsigned short: 2 bytes wherever CPython runs.
+    even = array("H", data[: 2 * ((n + 1) // 2)])
+    odd = array("H", data[1 : 1 + 2 * (n // 2)])
+    if sys.byteorder == "little":
+        even.byteswap()
+        odd.byteswap()
+    pairs = [0] * n
+    pairs[0::2] = even
+    pairs[1::2] = odd
+    return pairs
+
+
 @_gc_paused()
 def train_merges(
     chunks: Iterable[tuple[bytes, int]],
@@ -228,30 +283,28 @@ def train_merges(
     low = (1 << shift) - 1
     shift2 = 2 * shift  # bits of a packed pair inside a heap entry
 
-    counted: defaultdict[int, int] = defaultdict(int)  # pair -> count, while counting
     long = LongChunks(shift)
+    long_counts: dict[int, int] = {}  # pair -> its count in the long chunks
     # A short chunk is a str with one character per id (chr(id)): finding and replacing a
     # pair are then `str.find` and `str.replace`, which scan left to right without overlap
     # exactly as a merge does, in C.
-    words: list[str] = []
+    shorts: list[bytes] = []
     counts: list[int] = []
-    # pair -> the short chunks that held it (see above). A chunk holding a pair twice is
-    # listed twice: cheaper than deduplicating, and its second visit finds nothing left.
-    where: defaultdict[int, list[int]] = defaultdict(list)
     for chunk, count in chunks:
         if len(chunk) < 2 or count <= 0:  # a single byte has no pair to merge
             continue
         if len(chunk) > LONG_CHUNK:
-            long.add(chunk, count, counted)
-            continue
-        i = len(words)
-        words.append(chunk.decode("latin-1"))  # byte value -> the same code point
-        counts.append(count)
-        for key in [(prev << shift) | t for prev, t in pairwise(chunk)]:
-            counted[key] += count
-            where[key].append(i)
-    pair_counts = dict(counted)  # a plain dict from here: a missing pair is a bug, not 0
-    del counted
+            long.add(chunk, count, long_counts)
+        else:
+            shorts.append(chunk)
+            counts.append(count)
+    words = list(map(bytes.decode, shorts, repeat("latin-1")))  # byte -> the same code point
+    # pair -> the short chunks that held it (see above), and the pair counts.
+    where, pair_counts = index_pairs(shorts, counts, shift)
+    del shorts
+    for key, c in long_counts.items():
+        pair_counts[key] = pair_counts.get(key, 0) + c
+    # A plain dict from here: a missing pair is a bug, not 0.
     get = pair_counts.get
 
     heap = [(-c << shift2) | key for key, c in pair_counts.items()]
