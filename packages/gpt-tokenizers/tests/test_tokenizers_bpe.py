@@ -118,8 +118,9 @@ def test_merges_never_cross_chunks() -> None:
 
 
 def test_stops_early_with_a_warning_when_data_runs_out() -> None:
-    with pytest.warns(UserWarning, match="stopped after 3 merges"):
+    with pytest.warns(UserWarning, match="stopped after 3 merges") as caught:
         tok = BPETokenizer.train("abcd", vocab_size=1000, special_tokens=["<|endoftext|>"])
+    assert caught[0].filename == __file__  # the warning names the caller's line
     assert tok.vocab_size == 256 + 3 + 1
     assert tok.eot_id == 259
 

@@ -104,7 +104,6 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-@_gc_paused()
 def train_bpe(
     count: Callable[..., Counter[str]],
     source: Any,
@@ -119,11 +118,14 @@ def train_bpe(
     specials = check_specials(special_tokens)
     num_merges = merges_for(vocab_size, specials)
     pat = resolve_pattern(pattern)
-    counts = count(source, pat, specials, processes, show_progress=verbose)
-    if verbose:
-        print(f"{len(counts):,} unique chunks; learning {num_merges:,} merges", file=sys.stderr)
-    chunks = ((chunk.encode("utf-8"), n) for chunk, n in counts.items())
-    return train_merges(chunks, num_merges, show_progress=verbose), pat, specials
+    # A `with`, not a decorator: the early-stop warning's stacklevel counts these frames.
+    with _gc_paused():
+        counts = count(source, pat, specials, processes, show_progress=verbose)
+        if verbose:
+            print(f"{len(counts):,} unique chunks; learning {num_merges:,} merges", file=sys.stderr)
+        chunks = ((chunk.encode("utf-8"), n) for chunk, n in counts.items())
+        merges = train_merges(chunks, num_merges, show_progress=verbose)
+    return merges, pat, specials
 
 
 def _merge_short(
@@ -269,7 +271,6 @@ def _byte_pairs(data: bytes) -> list[int]:
     return pairs
 
 
-@_gc_paused()
 def train_merges(
     chunks: Iterable[tuple[bytes, int]],
     num_merges: int,
