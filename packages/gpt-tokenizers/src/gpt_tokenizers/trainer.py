@@ -63,6 +63,7 @@ LONG_CHUNK = 256
 # The pair index is built this many short chunks at a time, so its temporary lists stay
 # small next to the index itself.
 INDEX_BLOCK = 4096
+SUM_SLICE = 1 << 14  # indices per `itemgetter` call when a pair's count is summed
 
 
 def check_specials(special_tokens: Iterable[str]) -> list[str]:
@@ -250,9 +251,19 @@ def index_pairs(
     for pair, found in where16.items():
         key = ((pair >> 8) << shift) | (pair & 0xFF)
         where[key] = found
-        # itemgetter picks many items in one C call (with one index it returns the item).
-        pair_counts[key] = counts[found[0]] if len(found) == 1 else sum(itemgetter(*found)(counts))
+        pair_counts[key] = _sum_at(counts, found)
     return where, pair_counts
+
+
+def _sum_at(values: list[int], indices: list[int]) -> int:
+    """sum(values[i] for i in indices), by `itemgetter`, which picks many items in one C
+    call, over slices of the indices so that its tuples stay small."""
+    total = 0
+    for start in range(0, len(indices), SUM_SLICE):
+        part = indices[start : start + SUM_SLICE]
+        # With one index, itemgetter returns the item itself, not a tuple.
+        total += values[part[0]] if len(part) == 1 else sum(itemgetter(*part)(values))
+    return total
 
 
 def _byte_pairs(data: bytes) -> list[int]:
