@@ -95,7 +95,8 @@ def merges_for(vocab_size: int, specials: Sequence[str]) -> int:
 def _gc_paused() -> Iterator[None]:
     """Pause Python's cycle collector while training: training makes tens of thousands of
     lists and no reference cycles, so each collection would only rescan them (about 7% of
-    the merge phase's time). Plain reference counting still frees everything."""
+    the merge phase's time). Plain reference counting still frees everything. The pause is
+    process-wide: other threads go without cycle collection until training ends."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
