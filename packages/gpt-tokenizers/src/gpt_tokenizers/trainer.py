@@ -201,13 +201,12 @@ def _merge_short(
                 new_where[nkey] = [i]
             elif lst[-1] != i:
                 lst.append(i)
-    count_of = counts.__getitem__
     for left, group in lefts.items():
-        lc, n = ord(left) << shift, sum(map(count_of, group))
+        lc, n = ord(left) << shift, _sum_at(counts, group)
         pair_counts[lc | left_key] -= n
         _made(lc | new, n, group, new_counts, new_where)
     for right, group in rights.items():
-        rc, n = ord(right), sum(map(count_of, group))
+        rc, n = ord(right), _sum_at(counts, group)
         pair_counts[right_key | rc] -= n
         _made((new << shift) | rc, n, group, new_counts, new_where)
 
@@ -259,6 +258,10 @@ def index_pairs(
 def _sum_at(values: list[int], indices: list[int]) -> int:
     """sum(values[i] for i in indices), by `itemgetter`, which picks many items in one C
     call, over slices of the indices so that its tuples stay small."""
+    if len(indices) == 1:
+        return values[indices[0]]  # the common case in a merge's groups
+    if len(indices) <= SUM_SLICE:
+        return sum(itemgetter(*indices)(values))
     total = 0
     for start in range(0, len(indices), SUM_SLICE):
         part = indices[start : start + SUM_SLICE]
