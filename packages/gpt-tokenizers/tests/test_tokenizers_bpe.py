@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 from gpt_tokenizers import BPETokenizer, Tokenizer, TokenizerError
+from gpt_tokenizers import counting as counting_module
 from gpt_tokenizers import pretokenize as pretokenize_module
+from gpt_tokenizers.counting import count_files, count_texts
 from gpt_tokenizers.patterns import GPT2_PATTERN, GPT4_PATTERN, O200K_PATTERN
-from gpt_tokenizers.pretokenize import count_files, count_text, count_texts
+from gpt_tokenizers.pretokenize import count_text
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -277,8 +279,9 @@ def test_files_and_processes_give_the_same_counts(
     path = tmp_path / "corpus.txt"
     path.write_text(text, encoding="utf-8")
     expected = count_text(text, GPT4_PATTERN)
-    monkeypatch.setattr(pretokenize_module, "PIECE_CHARS", 10_000)
-    monkeypatch.setattr(pretokenize_module, "PARALLEL_MIN", 0)
+    monkeypatch.setattr(counting_module, "RANGE_BYTES", 10_000)
+    monkeypatch.setattr(counting_module, "PIECE_CHARS", 10_000)
+    monkeypatch.setattr(counting_module, "PARALLEL_MIN", 0)
     assert count_files([path], GPT4_PATTERN, processes=1) == expected
     assert count_files([path], GPT4_PATTERN, processes=2) == expected
     assert count_texts(text, GPT4_PATTERN, processes=2) == expected
@@ -359,7 +362,7 @@ def test_file_ranges_end_when_only_the_overlap_is_left(tmp_path: Path) -> None:
     path.write_bytes(b"abcdefghij\nk")
     result: list[tuple[int, int]] = []
     worker = threading.Thread(
-        target=lambda: result.extend(pretokenize_module._file_ranges(str(path), 12, 10)),
+        target=lambda: result.extend(counting_module._file_ranges(str(path), 12, 10)),
         daemon=True,
     )
     worker.start()

@@ -11,9 +11,11 @@ import pytest
 import regex
 import tiktoken
 from gpt_tokenizers import BPETokenizer
+from gpt_tokenizers import counting as counting_module
 from gpt_tokenizers import pretokenize as pretokenize_module
+from gpt_tokenizers.counting import count_files, count_texts
 from gpt_tokenizers.patterns import PATTERNS, ascii_twin
-from gpt_tokenizers.pretokenize import count_files, count_text, count_texts
+from gpt_tokenizers.pretokenize import ChunkCounter, count_text
 
 # Letters of each case, a digit, whitespace, and the punctuation the patterns treat apart
 # ("'" starts contractions, "/" is swallowed after newlines by o200k); "s" ends "'s".
@@ -71,8 +73,9 @@ def test_threaded_encode_and_file_counts_equal_tiktoken_across_cuts(
 
     path = tmp_path / "corpus.txt"
     path.write_text(text, encoding="utf-8")
-    monkeypatch.setattr(pretokenize_module, "PIECE_CHARS", 1_000)
-    monkeypatch.setattr(pretokenize_module, "PARALLEL_MIN", 0)
+    monkeypatch.setattr(counting_module, "RANGE_BYTES", 1_000)
+    monkeypatch.setattr(counting_module, "PIECE_CHARS", 1_000)
+    monkeypatch.setattr(counting_module, "PARALLEL_MIN", 0)
     whole = count_text(text, PATTERNS[name])
     assert count_files([path], PATTERNS[name], processes=2) == whole
     assert count_texts(text, PATTERNS[name], processes=2) == whole
@@ -80,7 +83,7 @@ def test_threaded_encode_and_file_counts_equal_tiktoken_across_cuts(
 
 # Spaces and newlines next to every kind of neighbour: letters (ASCII of each case,
 # non-ASCII), a digit, punctuation ("/" is o200k's after newlines), and whitespace of
-# several kinds, the non-ASCII ones included, and NUL (the first mark _count_by_words
+# several kinds, the non-ASCII ones included, and NUL (the first mark ChunkCounter
 # tries for its cuts after newlines, so texts holding it must use another).
 WORD_ALPHABET = "aAé1 .'/\t\r\n\xa0\u3000\x00"
 
@@ -88,7 +91,7 @@ WORD_ALPHABET = "aAé1 .'/\t\r\n\xa0\u3000\x00"
 @pytest.mark.parametrize("name", sorted(PATTERNS))
 def test_counting_by_distinct_words_equals_splitting_the_whole_text(name: str) -> None:
     # count_text splits only the distinct space-led words (cut again after newlines under
-    # gpt4 and o200k) of a text (see _count_by_words):
+    # gpt4 and o200k) of a text (see ChunkCounter):
     # every string of up to 4 characters, and a book-like text, counts as the plain split.
     split = regex.compile(PATTERNS[name]).findall
     texts = [
@@ -100,8 +103,43 @@ def test_counting_by_distinct_words_equals_splitting_the_whole_text(name: str) -
         assert count_text(text, PATTERNS[name]) == Counter(split(text)), repr(text)
 
 
+@pytest.mark.parametrize("name", sorted(PATTERNS))
+def test_one_counter_over_many_texts_counts_each_as_split_alone(name: str) -> None:
+    # A counting worker keeps one ChunkCounter over all its ranges and splits the words
+    # gathered from them at the end; texts holding its mark for newline cuts make it
+    # split what it has and go on with another mark. Each text counts as split alone.
+    split = regex.compile(PATTERNS[name]).findall
+    rng = random.Random(1)
+    texts = ["".join(rng.choices(WORD_ALPHABET + "bcd", k=rng.randint(0, 60))) for _ in range(400)]
+    texts += ["end.\nStart \x00\x01\ufdd0 x\ny", "plain\nwords here", "x\x00\ny \n z"]
+    counter = ChunkCounter(PATTERNS[name], ["<|s|>"])
+    expected: Counter[str] = Counter()
+    for text in texts:
+        counter.add(f"{text}<|s|>{text[::-1]}")
+        expected.update(split(text))
+        expected.update(split(text[::-1]))
+    assert counter.result() == expected
+
+
+def test_files_whose_ranges_hold_the_marks_count_as_the_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Ranges read by one worker, some holding the first marks: the same counts.
+    lines = [f"Line {i} of the text.\nand more\n" for i in range(3_000)]
+    lines[700] = "a NUL \x00 here.\n"
+    lines[1_400] = "both \x00\x01 here.\n"
+    text = "".join(lines)
+    path = tmp_path / "marks.txt"
+    path.write_text(text, encoding="utf-8")
+    monkeypatch.setattr(counting_module, "RANGE_BYTES", 2_000)
+    monkeypatch.setattr(counting_module, "PARALLEL_MIN", 0)
+    split = regex.compile(PATTERNS["gpt4"]).findall
+    for processes in (1, 2):
+        assert count_files([path], PATTERNS["gpt4"], processes=processes) == Counter(split(text))
+
+
 def test_str_isspace_covers_the_regex_whitespace() -> None:
-    # _count_by_words joins a piece to the next when it ends in str.isspace() whitespace;
+    # ChunkCounter joins a piece to the next when it ends in str.isspace() whitespace;
     # that is only safe if everything the patterns' \s matches is among it.
     everything = "".join(chr(c) for c in range(0x110000) if not 0xD800 <= c < 0xE000)
     assert all(ch.isspace() for ch in regex.findall(r"\s", everything))

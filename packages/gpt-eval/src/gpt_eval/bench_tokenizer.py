@@ -186,7 +186,7 @@ def train_in_turns(
 def _bench_corpus(path: Path, vocab: int, repeats: int, rounds: int, tmp: Path) -> dict[str, Any]:
     import tiktoken
     from gpt_tokenizers import BPETokenizer
-    from gpt_tokenizers.pretokenize import default_processes
+    from gpt_tokenizers.counting import default_processes
 
     text = path.read_text(encoding="utf-8")
     train_text, held = _split(text)

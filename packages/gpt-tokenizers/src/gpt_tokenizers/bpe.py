@@ -20,9 +20,10 @@ from gpt_tokenizers import reference
 from gpt_tokenizers._json import dumps_compact_lists, read_json_object
 from gpt_tokenizers.atomic import write_text_atomic
 from gpt_tokenizers.bpe_files import bpe_fields, bpe_to_dict, rank_file_text, read_rank_file
+from gpt_tokenizers.counting import count_files, count_texts, default_processes
 from gpt_tokenizers.errors import TokenizerError
 from gpt_tokenizers.patterns import pattern_name, resolve_pattern
-from gpt_tokenizers.pretokenize import count_files, count_texts, default_processes, safe_pieces
+from gpt_tokenizers.pretokenize import safe_pieces
 from gpt_tokenizers.trainer import check_specials, train_bpe
 
 EOT = "<|endoftext|>"
