@@ -213,8 +213,17 @@ def count_texts(
     if first is None:
         return Counter()
     second = next(it, None)
-    counts: Counter[str] = Counter()
     with progress(show_progress, desc="counting chunks", unit="char", unit_scale=True) as bar:
+        # One process, or one batch of input, where a pool would only add its start-up.
+        if second is None or procs <= 1:
+            counter = ChunkCounter(pattern, spec)
+            for batch in [first] if second is None else _chain(first, second, it):
+                for text in batch:
+                    counter.add(text)
+                bar.update(sum(map(len, batch)))
+            return counter.result()
+
+        counts: Counter[str] = Counter()
 
         def add(result: tuple[dict[str, int], int]) -> None:
             part, size = result
@@ -222,13 +231,6 @@ def count_texts(
             bar.set_postfix_str(f"{len(counts):,} unique", refresh=False)
             bar.update(size)
 
-        if second is None or procs <= 1:  # one batch of input: a pool would only add start-up
-            counter = ChunkCounter(pattern, spec)
-            for batch in [first] if second is None else _chain(first, second, it):
-                for text in batch:
-                    counter.add(text)
-                bar.update(sum(map(len, batch)))
-            return counter.result()
         with _pool(procs) as pool:
             queued: deque[multiprocessing.pool.AsyncResult[tuple[dict[str, int], int]]]
             queued = deque()
