@@ -12,6 +12,7 @@ from gpt_core.block import Block
 from gpt_core.config import ConfigError, GPTConfig
 from gpt_core.kv_cache import KVCache
 from gpt_core.linear import LinearFn, apply_linear
+from gpt_core.loss import linear_cross_entropy
 from gpt_core.norm import make_norm
 from gpt_core.rope import rope_cache
 
@@ -68,9 +69,14 @@ class GPT(nn.Module):
         cache: KVCache | None = None,
         last_only: bool = False,
         linear: LinearFn = apply_linear,
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        return_logits: bool = True,
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """idx (B, T) token ids -> logits (B, T, vocab_size) and the mean cross-entropy
         against targets (B, T) when given (target -1 is ignored, e.g. for padding).
+
+        return_logits=False returns (None, loss): the training step's and evaluation's form.
+        In fp32 it never builds the whole logits matrix (gpt_core.loss), which gives the same
+        loss and gradients in less memory and time.
 
         With a cache, idx holds only the new tokens and their positions continue after the
         cached ones. last_only computes logits for the last position only (generation).
@@ -92,6 +98,10 @@ class GPT(nn.Module):
             x = block(x, rope=rope, cache=cache, linear=linear)
         if cache is not None:
             cache.advance(T)
+        if targets is not None and not return_logits and self._chunked_loss_applies(x):
+            h = self.norm_f(x).reshape(-1, x.shape[-1])  # (B*T, d)
+            weight = self.lm_head.weight[: self.config.vocab_size]  # padded ids never score
+            return None, linear_cross_entropy(h, weight, targets.reshape(-1), ignore_index=-1)
         if last_only:
             x = x[:, -1:, :]  # (B, 1, d): skip the output head for the other positions
         logits = self.head(x, linear)
@@ -100,7 +110,14 @@ class GPT(nn.Module):
             loss = F.cross_entropy(
                 logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-1
             )
-        return logits, loss
+        return (logits if return_logits else None), loss
+
+    def _chunked_loss_applies(self, x: torch.Tensor) -> bool:
+        """Whether the chunked loss may stand in for head + F.cross_entropy: fp32 or fp64
+        without autocast, whose casts it does not copy. (It reads lm_head's weight, so hooks
+        on lm_head do not see it: gpt_train.explain describes the head itself.)"""
+        dtype_ok = x.dtype in (torch.float32, torch.float64)
+        return dtype_ok and not torch.is_autocast_enabled(x.device.type)
 
     def embed(
         self, idx: torch.Tensor, start: int = 0

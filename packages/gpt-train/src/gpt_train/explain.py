@@ -109,8 +109,13 @@ def _forward_hooks(model: GPT, rec: _Forward) -> list[RemovableHandle]:
         if not rec.active:
             return
         logits, loss = out
-        V = logits.shape[-1]
-        lines.append(f"  logits {shape(logits)} = (B, T, vocab): a score for every next token")
+        B, T = args[0].shape
+        d, V = model.config.d_model, model.config.vocab_size
+        # The training step asks for the loss alone: the model then applies lm_head inside
+        # the loss, a chunk of positions at a time, and returns no logits.
+        where = "" if logits is not None else ", inside the loss a chunk of positions at a time"
+        lines.append(f"  lm_head: ({B}, {T}, {d}) -> ({B}, {T}, {V}){where}")
+        lines.append(f"  logits ({B}, {T}, {V}) = (B, T, vocab): a score for every next token")
         if loss is not None:
             lines.append(
                 f"  loss {float(loss.detach()):.4f} (cross-entropy); a uniform guess over {V} "
@@ -141,7 +146,6 @@ def _forward_hooks(model: GPT, rec: _Forward) -> list[RemovableHandle]:
     for i, block in enumerate(model.blocks):
         _block_hooks(i, block, rec, on)
     on(model.norm_f, lambda m, a, o: lines.append(f"  final norm: {shape(o)}"))
-    on(model.lm_head, lambda m, a, o: lines.append(f"  lm_head: {shape(a[0])} -> {shape(o)}"))
     return handles
 
 

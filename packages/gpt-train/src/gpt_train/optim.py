@@ -225,7 +225,7 @@ class StepEngine:
             ctx = ddp.no_sync() if ddp is not None and not last else contextlib.nullcontext()
             with ctx:
                 with self.precision.autocast():
-                    _, loss = self.model(x, y)
+                    _, loss = self.model(x, y, return_logits=False)
                 assert loss is not None
                 total += loss.detach().float()
                 scaler.scale(loss / n).backward()

@@ -290,7 +290,7 @@ class Trainer:
         total = torch.zeros(2, device=self.device)  # loss sum, batch count
         for x, y in self.val_data.eval_batches(self.cfg.log.eval_batches):
             with self.precision.autocast():
-                _, loss = self.raw_model(x, y)
+                _, loss = self.raw_model(x, y, return_logits=False)
             assert loss is not None
             total[0] += loss.float()
             total[1] += 1
