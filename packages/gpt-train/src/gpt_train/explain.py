@@ -110,7 +110,7 @@ def _forward_hooks(model: GPT, rec: _Forward) -> list[RemovableHandle]:
             return
         logits, loss = out
         B, T = args[0].shape
-        d, V = model.config.d_model, model.config.vocab_size
+        d, V = model.config.d_model, model.config.vocab_size or model.config.padded_vocab_size
         # The training step asks for the loss alone: the model then applies lm_head inside
         # the loss, a chunk of positions at a time, and returns no logits.
         where = "" if logits is not None else ", inside the loss a chunk of positions at a time"
