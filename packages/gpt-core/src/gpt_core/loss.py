@@ -38,8 +38,12 @@ class _LinearCrossEntropy(torch.autograd.Function):
         targets: torch.Tensor,
         ignore_index: int,
         rows: int,
+        grad_enabled: bool,
     ) -> torch.Tensor:
-        want_dx, want_dw = ctx.needs_input_grad[:2]  # type: ignore[attr-defined]
+        # needs_input_grad says which inputs require gradients even under no_grad, where no
+        # backward will run: the caller's grad mode decides whether to build them at all.
+        needs = ctx.needs_input_grad  # type: ignore[attr-defined]
+        want_dx, want_dw = grad_enabled and needs[0], grad_enabled and needs[1]
         counted = targets != ignore_index  # (N,)
         n = counted.sum()
         scale = counted.to(x.dtype) / n  # (N,): each counted position's share of the mean
@@ -69,11 +73,12 @@ class _LinearCrossEntropy(torch.autograd.Function):
     @staticmethod
     def backward(
         ctx: torch.autograd.function.FunctionCtx, grad_loss: torch.Tensor
-    ) -> tuple[torch.Tensor | None, torch.Tensor | None, None, None, None]:
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None, None, None, None, None]:
         dx, dw = ctx.saved_tensors  # type: ignore[attr-defined]
         return (
             None if dx is None else dx * grad_loss,
             None if dw is None else dw * grad_loss,
+            None,
             None,
             None,
             None,
@@ -98,5 +103,8 @@ def linear_cross_entropy(
     autocast use the plain expression (GPT.forward does).
     """
     rows = max(min_rows, chunk_elements // weight.shape[0])
-    loss: torch.Tensor = _LinearCrossEntropy.apply(x, weight, targets, ignore_index, rows)
+    grad_enabled = torch.is_grad_enabled()
+    loss: torch.Tensor = _LinearCrossEntropy.apply(
+        x, weight, targets, ignore_index, rows, grad_enabled
+    )
     return loss
