@@ -112,8 +112,8 @@ def _forward_hooks(model: GPT, rec: _Forward) -> list[RemovableHandle]:
         B, T = args[0].shape
         d, V = model.config.d_model, model.config.vocab_size or model.config.padded_vocab_size
         # The training step asks for the loss alone: the model then applies lm_head inside
-        # the loss, a chunk of positions at a time, and returns no logits.
-        where = "" if logits is not None else ", inside the loss a chunk of positions at a time"
+        # the loss (in fp32 a chunk of positions at a time) and returns no logits.
+        where = "" if logits is not None else ", inside the loss (fp32: a chunk at a time)"
         lines.append(f"  lm_head: ({B}, {T}, {d}) -> ({B}, {T}, {V}){where}")
         lines.append(f"  logits ({B}, {T}, {V}) = (B, T, vocab): a score for every next token")
         if loss is not None:
