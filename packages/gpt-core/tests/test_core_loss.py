@@ -110,3 +110,19 @@ def test_under_autocast_the_loss_is_the_plain_one() -> None:
         _, want = model(idx, targets)
     assert logits is None
     assert torch.equal(loss, want)
+
+
+def test_a_bf16_model_scores_its_loss_in_fp32() -> None:
+    # a bf16 log-softmax over the vocabulary would round the loss to bf16's 3 digits
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=64, max_seq_len=8, d_model=16, n_layers=1, n_heads=2))
+    model = model.to(torch.bfloat16)
+    idx, targets = torch.randint(0, 64, (2, 8)), torch.randint(0, 64, (2, 8))
+    with torch.no_grad():
+        logits, loss = model(idx, targets)
+    assert logits is not None
+    assert logits.dtype == torch.bfloat16
+    assert loss is not None
+    assert loss.dtype == torch.float32
+    want = F.cross_entropy(logits.float().reshape(-1, 64), targets.reshape(-1))
+    torch.testing.assert_close(loss, want)

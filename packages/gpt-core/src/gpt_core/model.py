@@ -107,8 +107,10 @@ class GPT(nn.Module):
         logits = self.head(x, linear)
         loss = None
         if targets is not None:
+            # at least fp32: a bf16 or fp16 log-softmax over the vocabulary loses the loss
+            scores = logits.to(torch.promote_types(logits.dtype, torch.float32))
             loss = F.cross_entropy(
-                logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-1
+                scores.reshape(-1, scores.shape[-1]), targets.reshape(-1), ignore_index=-1
             )
         return (logits if return_logits else None), loss
 
