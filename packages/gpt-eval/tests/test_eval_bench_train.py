@@ -66,6 +66,18 @@ def test_cpu_run_reports_mfu_against_the_given_peak_and_memory(
     assert "peak memory:" in printed
 
 
+def test_the_ratio_is_reported_per_round_as_well(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["--batch", "1", "--steps", "1", "--rounds", "3", "--warmup", "0", "--threads", "1"]
+    result = run(parse(*args))
+    per_round = result["speedup_per_round"]
+    assert len(per_round) == 3
+    # The whole run's ratio is a weighted mean of the rounds' ratios.
+    assert per_round[0] <= result["speedup"] <= per_round[-1]
+    printed = capsys.readouterr().out
+    assert "target >= 1.3x on a quiet machine" in printed
+    assert f"per round: median {per_round[1]:.2f}x" in printed
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_gpt2_bf16_compiled_on_cuda() -> None:
