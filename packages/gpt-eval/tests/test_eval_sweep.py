@@ -46,7 +46,15 @@ def write(steps):
     (run / "metrics.csv").write_text("\n".join(out) + "\n")
 
 def stop(*_):   # what train does on Ctrl-C: save, say so, exit EXIT_INTERRUPTED
-    write([1]); print("interrupted at step 1"); sys.exit(75)
+    write([1])
+    ckpt = run / "checkpoints" / "step-1"   # the files that make a checkpoint complete
+    ckpt.mkdir(parents=True, exist_ok=True)
+    (ckpt / "meta.json").write_text("{}"); (ckpt / "model.safetensors").write_bytes(b"")
+    print("interrupted at step 1"); sys.exit(75)
+
+abort = sweep / ("abort-" + run.parent.name)   # aborted (exit 130) before any checkpoint
+if abort.exists():
+    abort.unlink(); write([1]); sys.exit(130)
 
 marker = sweep / ("ctrl-c-" + run.parent.name)   # this trial presses Ctrl-C on the sweep
 if marker.exists() and not a.resume:
@@ -264,6 +272,23 @@ def test_a_sweep_stopped_by_ctrl_c_continues_its_trial(
     assert calls(out)[2:] == ["trial-001:resume", "trial-002"]
     assert list(result.table["status"]) == ["ok"] * 3
     assert result.table["steps"].tolist() == [3, 3, 3]
+
+
+def test_a_trial_aborted_before_its_first_checkpoint_starts_again(
+    tmp_path: Path, fake_train: list[str]
+) -> None:
+    spec = load_sweep(write_sweep(tmp_path, "grid:\n  optim.lr: [1e-2, 1e-3]\n"))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "abort-trial-000").touch()
+    run_sweep(spec, out, fake_train, progress=False, log=quiet)
+    assert calls(out) == ["trial-000", "trial-001"]
+
+    # Nothing to continue: `train --resume` would refuse the folder, so it runs afresh.
+    result = run_sweep(spec, out, fake_train, progress=False, log=quiet)
+    assert calls(out)[2:] == ["trial-000"]
+    assert list(result.table["status"]) == ["ok", "ok"]
+    assert result.table["steps"].tolist() == [3, 3]
 
 
 def test_a_pruned_trial_is_marked_pruned(tmp_path: Path, fake_train: list[str]) -> None:

@@ -6,6 +6,9 @@ and reads how it ended from its exit code:
 - 0: finished; `DIR/metrics.csv` holds its losses.
 - EXIT_INTERRUPTED: stopped early with a checkpoint saved: pruned (the trial says so in the
   study, see below), or by Ctrl-C, and the next run of the sweep continues it with `--resume`.
+- 130 or death by SIGINT (aborted without saving), or any end while the sweep itself is being
+  stopped: interrupted as well. The next run continues from the trial's latest checkpoint,
+  or starts it again when it stopped before its first one (e.g. while preparing data).
 - anything else: failed; the last `error:` line of its output is the recorded reason.
 
 In a sweep with a pruner, the environment variable TRIAL_ENV names the study and the trial,

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+from gpt_train.checkpoint import latest_checkpoint
 
 from gpt_eval.errors import EvalError
 from gpt_eval.plots import load_metrics
@@ -103,6 +104,10 @@ class TrialRunner:
     def run(self, job: Job) -> Outcome:
         """Run one trial to its end (called from a worker thread; touches no optuna state)."""
         run_dir = job.folder / "run"
+        if job.resume and latest_checkpoint(run_dir / "checkpoints") is None:
+            # Stopped before its first checkpoint (killed while preparing its data, or
+            # aborted): `train --resume` would refuse the folder, so the trial starts again.
+            job.resume = False
         if run_dir.exists() and not job.resume:
             shutil.rmtree(run_dir)  # a folder left by some earlier sweep: start afresh
         job.folder.mkdir(parents=True, exist_ok=True)
