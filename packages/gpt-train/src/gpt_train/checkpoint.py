@@ -30,6 +30,7 @@ import shutil
 import sys
 import time
 import zipfile
+from dataclasses import fields
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -332,13 +333,10 @@ class Checkpointer:
         if not self.info.is_main:
             return None
         payload: dict[str, Any] = {name: part.state_dict() for name, part in self.parts.items()}
-        payload.update(
-            rng=state.rng,
-            step=state.step,
-            best_val_loss=state.best_val_loss,
-            elapsed_s=state.elapsed_s,
-            world_size=self.info.world_size,
-        )
+        # Every TrainState field, by name: a field added to TrainState is saved and restored
+        # with no change here (meta.json repeats some of them for people and tools).
+        payload.update({f.name: getattr(state, f.name) for f in fields(TrainState)})
+        payload["world_size"] = self.info.world_size
         path = save_checkpoint(
             self.folder, step_name(state.step), self.model, self._meta(state), payload
         )
@@ -365,15 +363,14 @@ class Checkpointer:
         load_weights(self.model, path, self.info.device)
         for name, part in self.parts.items():
             part.load_state_dict(payload[name])
-        state = TrainState(
-            step=int(payload["step"]),
-            tokens_seen=int(meta.get("tokens", 0)),
-            best_val_loss=payload["best_val_loss"],
-            elapsed_s=float(payload["elapsed_s"]),
-            train_loss=meta.get("train_loss"),
-            val_loss=meta.get("val_loss"),
-            rng=payload["rng"],
-        )
+        # Checkpoints saved before every field went into state.pt kept these in meta.json.
+        older = {
+            "tokens_seen": meta.get("tokens", 0),
+            "train_loss": meta.get("train_loss"),
+            "val_loss": meta.get("val_loss"),
+        }
+        saved = {**older, **payload}
+        state = TrainState(**{f.name: saved[f.name] for f in fields(TrainState) if f.name in saved})
         restore_rng(payload["rng"], self.info, reseed=self.seed + 1 + state.step)
         return state
 
