@@ -160,8 +160,40 @@ def test_train_shows_progress_unless_quiet(
     assert "counting chunks: 100%" in captured.err
     assert "merges: 100%" in captured.err
     assert "counting" not in captured.out  # stdout keeps only the summary
-    _train(corpus, out, "--vocab-size", "270")
+    _train(corpus, out, "--vocab-size", "270", "--overwrite")
     assert capsys.readouterr().err == ""
+
+
+def test_existing_outputs_are_kept_unless_overwrite(
+    corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tok_path = _trained(corpus, capsys, "--vocab-size", "270", "--pattern", "gpt2")
+    kept = tmp_path / "kept.txt"
+    kept.write_text("the user's own file\n")
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "vocab.json").write_text("{}")  # e.g. a model folder's own tokenizer files
+    tok, export = ["--tokenizer", str(tok_path)], ["--format", "hf", "--out", str(folder)]
+    refused = [
+        ["train", "--input", str(corpus), "--vocab-size", "270", "--quiet", "--out", str(kept)],
+        ["import", "--from", str(tok_path), "--out", str(kept)],
+        ["encode", *tok, "--text", "hi", "--out", str(kept)],
+        ["export", *tok, *export],
+    ]
+    for argv in refused:
+        with pytest.raises(SystemExit):
+            main(argv)
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1, argv
+        assert "--overwrite" in err, argv
+    assert "model already holds vocab.json;" in err
+    assert kept.read_text() == "the user's own file\n"
+    assert {p.name: p.read_text() for p in folder.iterdir()} == {"vocab.json": "{}"}
+
+    main(["export", *tok, *export, "--overwrite"])
+    assert {p.name for p in folder.iterdir()} == {"tokenizer.json", "vocab.json", "merges.txt"}
+    main(["encode", *tok, "--text", "hi", "--out", str(kept), "--overwrite"])
+    assert kept.read_text() != "the user's own file\n"
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,9 @@ tokenizer show   --tokenizer tok.json --text "hello"       # coloured token boun
 tokenizer import --from gpt2/ --out tok.json                # HF tokenizer.json / vocab+merges
 tokenizer import --from cl100k_base.tiktoken --pattern gpt4 --special-token TEXT=ID --out F
 tokenizer export --tokenizer tok.json --format hf|tiktoken --out DIR
+
+A file --out names that already exists (for export: a file of the same name in DIR) is
+refused before any work unless --overwrite is given; files are written atomically.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from gpt_cli._common import fail, user_errors
+
+OVERWRITE_HELP = "replace an existing --out file (refused otherwise)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument("--processes", type=int, default=None, help="processes for counting chunks")
     t.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    t.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
 
     for name, help_text in [
         ("encode", "print the token ids of a text"),
@@ -83,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "encode":
             e.add_argument("--json", action="store_true", help="print a JSON list")
             e.add_argument("--out", type=Path, help="write the ids to this file instead")
+            e.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
         else:
             e.add_argument("--no-color", action="store_true", help="mark boundaries with '|'")
 
@@ -111,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="TEXT[=ID]",
         help="rank files only: a special token, with its id or after the ranks (repeatable)",
     )
+    i.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     x = sub.add_parser(
         "export",
         help="write a BPE tokenizer as HF files or tiktoken files",
@@ -120,7 +128,16 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--tokenizer", required=True, type=Path, help="tokenizer JSON file")
     x.add_argument("--format", choices=["hf", "tiktoken"], required=True)
     x.add_argument("--out", required=True, type=Path, help="folder to write the files in")
+    x.add_argument(
+        "--overwrite", action="store_true", help="replace files of the same names in --out"
+    )
     return p
+
+
+def _refuse_existing(out: Path | None, overwrite: bool) -> None:
+    """An --out file that exists is kept unless --overwrite: checked before any work."""
+    if out is not None and out.exists() and not overwrite:
+        fail(f"--out {out} already exists; pass --overwrite to replace it, or choose another")
 
 
 def _read_text(args: argparse.Namespace) -> str:
@@ -157,6 +174,7 @@ def _parse_ids(raw: str, source: str) -> list[int]:
 def _train(args: argparse.Namespace) -> None:
     from gpt_tokenizers.loading import train_tokenizer
 
+    _refuse_existing(args.out, args.overwrite)
     start = time.perf_counter()
     tok = train_tokenizer(
         args.kind,
@@ -182,6 +200,7 @@ def _interchange(args: argparse.Namespace) -> None:
     from gpt_tokenizers.loading import load_tokenizer
 
     if args.command == "import":
+        _refuse_existing(args.out, args.overwrite)
         tok = import_bpe(args.source, args.pattern, args.special_token)
         tok.save(args.out)
         print(f"imported {tok!r} from {args.source}")
@@ -193,7 +212,7 @@ def _interchange(args: argparse.Namespace) -> None:
             f"{args.tokenizer}: --format {args.format} needs a BPE tokenizer, this one is "
             f"{type(loaded).__name__}"
         )
-    written = export_bpe(loaded, args.format, args.out)
+    written = export_bpe(loaded, args.format, args.out, overwrite=args.overwrite)
     print(f"wrote {', '.join(str(p) for p in written)}")
 
 
@@ -219,6 +238,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             text = decode_ids(tok, ids, strict=args.strict)
             sys.stdout.write(text if text.endswith("\n") else text + "\n")
             return
+        if args.command == "encode":
+            _refuse_existing(args.out, args.overwrite)
         text = _read_text(args)
         ids = encode_text(tok, text, args.allow_special)
         if args.command == "encode":

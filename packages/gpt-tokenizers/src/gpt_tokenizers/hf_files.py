@@ -17,6 +17,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from gpt_tokenizers.atomic import write_text_atomic
 from gpt_tokenizers.bpe import BPETokenizer
 from gpt_tokenizers.errors import TokenizerError
 from gpt_tokenizers.patterns import GPT2_PATTERN, pattern_name
@@ -302,13 +303,20 @@ def write_hf_files(tok: BPETokenizer, folder: str | os.PathLike[str]) -> list[Pa
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
     obj = hf_tokenizer_json(tok)
-    written = [out / "tokenizer.json"]
-    written[0].write_text(json.dumps(obj, ensure_ascii=False) + "\n", encoding="utf-8")
-    if pattern_name(tok.pattern) == "gpt2":
+    written = [out / name for name in hf_file_names(tok)]
+    write_text_atomic(written[0], json.dumps(obj, ensure_ascii=False) + "\n")
+    if len(written) > 1:
         vocab = dict(obj["model"]["vocab"])
         vocab.update(tok.special_tokens)
-        (out / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
+        write_text_atomic(written[1], json.dumps(vocab, ensure_ascii=False))
         lines = ["#version: 0.2", *(f"{a} {b}" for a, b in obj["model"]["merges"])]
-        (out / "merges.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
-        written += [out / "vocab.json", out / "merges.txt"]
+        write_text_atomic(written[2], "\n".join(lines) + "\n")
     return written
+
+
+def hf_file_names(tok: BPETokenizer) -> list[str]:
+    """The files write_hf_files writes for `tok`: vocab.json + merges.txt only for GPT-2's
+    pattern, since they cannot name another."""
+    if pattern_name(tok.pattern) == "gpt2":
+        return ["tokenizer.json", "vocab.json", "merges.txt"]
+    return ["tokenizer.json"]

@@ -15,9 +15,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
+from gpt_tokenizers.atomic import write_text_atomic
 from gpt_tokenizers.bpe import BPETokenizer
 from gpt_tokenizers.errors import TokenizerError
-from gpt_tokenizers.hf_files import import_hf_tokenizer, write_hf_files
+from gpt_tokenizers.hf_files import hf_file_names, import_hf_tokenizer, write_hf_files
 from gpt_tokenizers.patterns import pattern_name
 
 ExportFormat = Literal["hf", "tiktoken"]
@@ -67,14 +68,32 @@ def write_tiktoken_files(tok: BPETokenizer, folder: str | os.PathLike[str]) -> l
         "pat_str": tok.pattern,
         "special_tokens": tok.special_tokens,
     }
-    (out / TIKTOKEN_INFO).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    write_text_atomic(out / TIKTOKEN_INFO, json.dumps(info, indent=2) + "\n")
     return [out / RANK_FILE, out / TIKTOKEN_INFO]
 
 
-def export_bpe(tok: BPETokenizer, fmt: ExportFormat, folder: str | os.PathLike[str]) -> list[Path]:
-    """Write `tok` into `folder` as HF files or tiktoken files; returns the files written."""
+def export_bpe(
+    tok: BPETokenizer,
+    fmt: ExportFormat,
+    folder: str | os.PathLike[str],
+    *,
+    overwrite: bool = False,
+) -> list[Path]:
+    """Write `tok` into `folder` as HF files or tiktoken files; returns the files written.
+
+    A file of those names already in `folder` is refused before anything is written, unless
+    `overwrite`; each file is written atomically (a crash leaves the old one or the new).
+    """
     if fmt == "hf":
-        return write_hf_files(tok, folder)
-    if fmt == "tiktoken":
-        return write_tiktoken_files(tok, folder)
-    raise TokenizerError(f"unknown export format {fmt!r} (expected hf or tiktoken)")
+        names, write = hf_file_names(tok), write_hf_files
+    elif fmt == "tiktoken":
+        names, write = [RANK_FILE, TIKTOKEN_INFO], write_tiktoken_files
+    else:
+        raise TokenizerError(f"unknown export format {fmt!r} (expected hf or tiktoken)")
+    existing = [name for name in names if (Path(folder) / name).exists()]
+    if existing and not overwrite:
+        raise TokenizerError(
+            f"{folder} already holds {', '.join(existing)}; export with overwrite "
+            "(--overwrite) to replace them, or into another folder"
+        )
+    return write(tok, folder)
