@@ -100,11 +100,30 @@ def test_a_missing_bench_module_is_a_clean_error(
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error without CUDA")
-def test_bench_train_on_cuda_without_cuda_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["train", "--device", "cuda", "--shape", "gpt2", "--precision", "bf16"],
+        ["generate", "--device", "cuda"],
+        ["attention", "--device", "cuda"],
+    ],
+)
+def test_bench_on_cuda_without_cuda_is_one_line(
+    capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
     with pytest.raises(SystemExit) as exc:
-        bench.main(["train", "--device", "cuda", "--shape", "gpt2", "--precision", "bf16"])
+        bench.main(argv)
     assert exc.value.code == 2
     assert capsys.readouterr().err.strip().splitlines() == [
-        "error: bench train --device cuda: no CUDA device is available here "
-        "(torch.cuda.is_available() is False); use --device cpu"
+        f"error: bench {argv[0]} --device cuda: no CUDA device is available here "
+        "(torch.cuda.is_available() is False); use auto or cpu"
     ]
+
+
+def test_bench_names_an_unknown_device(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        bench.main(["attention", "--device", "gpu"])
+    assert capsys.readouterr().err.strip() == (
+        "error: bench attention --device gpu: unknown device "
+        "(allowed: auto, cpu, cuda, cuda:N, mps)"
+    )

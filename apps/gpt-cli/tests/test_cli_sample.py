@@ -120,6 +120,16 @@ def test_missing_run_folder_is_a_one_line_error(
     assert "Traceback" not in err
 
 
+def test_a_device_that_is_not_there_is_named_by_the_flag(
+    run_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        sample.main(["--run", str(run_dir), "--prompt", "a", "--device", "tpu"])
+    assert capsys.readouterr().err.strip() == (
+        "error: --device tpu: unknown device (allowed: auto, cpu, cuda, cuda:N, mps)"
+    )
+
+
 def test_unknown_checkpoint_lists_the_available_ones(
     run_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -8,8 +8,8 @@ import argparse
 import pytest
 import torch
 from gpt_core import GPT
-from gpt_eval import EvalError
 from gpt_eval.bench_train import SHAPES, add_arguments, gpt_config, run
+from gpt_train import TrainError
 from gpt_train.precision import cuda_peak_flops
 
 
@@ -46,7 +46,7 @@ def test_bf16_peaks_by_device_name(name: str, tflops: float) -> None:
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error without CUDA")
 def test_cuda_without_cuda_is_refused_before_any_work() -> None:
-    with pytest.raises(EvalError, match=r"^bench train --device cuda: no CUDA device"):
+    with pytest.raises(TrainError, match=r"^bench train --device cuda: no CUDA device"):
         run(parse("--device", "cuda", "--shape", "gpt2", "--precision", "bf16"))
 
 

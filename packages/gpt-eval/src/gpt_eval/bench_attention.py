@@ -18,6 +18,7 @@ import time
 from typing import Any
 
 import torch
+from gpt_train.precision import pick_device, synchronize
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,11 +32,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timed repeats (best is kept)")
     parser.add_argument("--forward-only", action="store_true", help="time the forward only")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
-
-
-def _sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
 
 
 def measure(
@@ -68,15 +64,16 @@ def measure(
         peak = float(torch.cuda.max_memory_allocated() - base)
     best = float("inf")
     for _ in range(repeats):
-        _sync(device)
+        synchronize(device)()
         t0 = time.perf_counter()
         once()
-        _sync(device)
+        synchronize(device)()
         best = min(best, time.perf_counter() - t0)
     return best, peak
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    args.device = pick_device(args.device, source=f"bench attention --device {args.device}")
     if args.threads:
         torch.set_num_threads(args.threads)
     lens = [int(x) for x in str(args.seq_lens).split(",") if x.strip()]

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+from gpt_train.precision import pick_device, synchronize
 
 SHAPES: dict[str, dict[str, int]] = {
     "small": {"vocab_size": 4096, "max_seq_len": 512, "d_model": 256, "n_layers": 4, "n_heads": 8},
@@ -55,16 +56,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
 
 
-def _sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-
-
 def _timed(fn: Callable[[], torch.Tensor], device: str) -> tuple[float, torch.Tensor]:
-    _sync(device)
+    synchronize(device)()
     t0 = time.perf_counter()
     out = fn()
-    _sync(device)
+    synchronize(device)()
     return time.perf_counter() - t0, out
 
 
@@ -143,6 +139,7 @@ def bench_shape(name: str, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    args.device = pick_device(args.device, source=f"bench generate --device {args.device}")
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]  # GPT-2 token-id notes

@@ -27,8 +27,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from gpt_eval.errors import EvalError
-
 SHAPES: dict[str, dict[str, int]] = {
     "small": {"vocab": 4096, "seq": 256, "d_model": 256, "layers": 4, "heads": 8, "batch": 16},
     "gpt2": {"vocab": 50257, "seq": 1024, "d_model": 768, "layers": 12, "heads": 12, "batch": 16},
@@ -66,20 +64,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--warmup", type=int, default=None, help="untimed steps first")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     parser.add_argument("--seed", type=int, default=0)
-
-
-def check_device(device: str) -> None:
-    """One line instead of a CUDA traceback when the device is not there."""
-    kind = device.split(":")[0]
-    if kind == "cuda" and not torch.cuda.is_available():
-        raise EvalError(
-            f"bench train --device {device}: no CUDA device is available here "
-            "(torch.cuda.is_available() is False); use --device cpu"
-        )
-    if kind == "mps" and not torch.backends.mps.is_available():
-        raise EvalError(f"bench train --device {device}: MPS is not available here")
-    if kind not in ("cpu", "cuda", "mps"):
-        raise EvalError(f"bench train --device {device}: expected cpu, cuda or mps")
 
 
 def matmul_peak(device: str, n: int = 2048, iters: int = 8) -> float:
@@ -187,9 +171,9 @@ def peak_flops(args: argparse.Namespace) -> tuple[float, str]:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from gpt_train.loader import BatchSampler
-    from gpt_train.precision import peak_memory_mb, synchronize
+    from gpt_train.precision import peak_memory_mb, pick_device, synchronize
 
-    check_device(args.device)
+    args.device = pick_device(args.device, source=f"bench train --device {args.device}")
     if args.threads:
         torch.set_num_threads(args.threads)
     device, name = args.device, args.shape

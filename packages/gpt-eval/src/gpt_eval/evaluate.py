@@ -200,7 +200,6 @@ def evaluate_run(
     Returns the report `uv run evaluate` prints and writes: the `EvalResult` figures plus
     run, checkpoint, step, input and seq_len. `data_dir` defaults to the run's data folder.
     """
-    from gpt_train.precision import pick_device
     from gpt_train.runs import load_run
 
     if (input_path is None) == (split is None):
@@ -209,7 +208,7 @@ def evaluate_run(
         raise EvalError(f"--max-tokens must be at least 2, got {max_tokens}")
     if batch_size < 1:
         raise EvalError(f"--batch-size must be at least 1, got {batch_size}")
-    run = load_run(run_dir, checkpoint=checkpoint, device=pick_device(device))
+    run = load_run(run_dir, checkpoint=checkpoint, device=device)
     ids: Sequence[int] | np.ndarray
     skipped: Counter[str] = Counter()
     if split is None:

@@ -17,18 +17,25 @@ import torch
 from gpt_train.errors import TrainError
 
 
-def pick_device(name: str = "auto") -> str:
-    """cuda > mps > cpu for "auto"; an explicit device must exist."""
+def pick_device(name: str = "auto", *, source: str | None = None) -> str:
+    """cuda > mps > cpu for "auto"; an explicit device (cuda:N too) must exist. The one
+    place a device is chosen and checked; `source` names where the value came from in the
+    error (default: the config key train.device)."""
     mps = getattr(torch.backends, "mps", None)
     has_mps = bool(mps is not None and mps.is_available())
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "mps" if has_mps else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise TrainError("train.device = 'cuda' but no CUDA device is available (try auto)")
-    if name == "mps" and not has_mps:
-        raise TrainError("train.device = 'mps' but MPS is not available (try auto)")
-    if name not in ("cpu", "cuda", "mps"):
-        raise TrainError(f"unknown device {name!r} (allowed: auto, cpu, cuda, mps)")
+    where = source or f"train.device = {name!r}"
+    kind = name.split(":")[0]
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise TrainError(
+            f"{where}: no CUDA device is available here (torch.cuda.is_available() is False); "
+            "use auto or cpu"
+        )
+    if kind == "mps" and not has_mps:
+        raise TrainError(f"{where}: MPS is not available here; use auto or cpu")
+    if kind not in ("cpu", "cuda", "mps") or (kind != "cuda" and name != kind):
+        raise TrainError(f"{where}: unknown device (allowed: auto, cpu, cuda, cuda:N, mps)")
     return name
 
 

@@ -108,7 +108,7 @@ def load_run(run_dir: str | Path, checkpoint: str = "latest", device: str = "cpu
         gpt_config = GPTConfig.from_dict(meta["model_config"])
     except (KeyError, ValueError) as exc:
         raise TrainError(f"{path}/meta.json has no usable model_config: {exc}") from exc
-    device = pick_device(device)
+    device = pick_device(device, source=f"--device {device}")
     model = GPT(gpt_config).to(device)
     ckpt.load_weights(model, path, device)
     model.eval()
